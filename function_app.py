@@ -1,0 +1,12 @@
+"""The Functions app: wiring only. Each automation's package exposes a Blueprint; this registers them."""
+
+import azure.functions as func
+
+from functions import operations
+
+#: Every blueprint of the deployed app; devhost's sample app registers these too.
+BLUEPRINTS: tuple[func.Blueprint, ...] = (operations.bp,)
+
+app = func.FunctionApp()
+for blueprint in BLUEPRINTS:
+    app.register_functions(blueprint)

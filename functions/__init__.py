@@ -1,0 +1,1 @@
+"""The automations, one package each, plus the platform's own operations functions."""

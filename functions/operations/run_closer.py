@@ -1,0 +1,54 @@
+"""The run closer: reconciles open runs against their input and closes those that are complete."""
+
+from datetime import UTC, datetime
+
+import azure.functions as func
+
+from shared import ledger
+from shared.events import Event, emit
+from shared.logs import get_logger, log_context
+
+bp = func.Blueprint()
+_log = get_logger("ks.operations.run_closer")
+
+
+@bp.function_name("run_closer")
+@bp.timer_trigger(arg_name="timer", schedule="%RUN_CLOSER_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def run_closer(timer: func.TimerRequest) -> None:
+    """Timer (RUN_CLOSER_SCHEDULE): reconciles every open run and closes those whose items all ended."""
+    if timer.past_due:
+        _log.warning("run closer is running late")
+    for run_id in ledger.open_run_ids():
+        close_run(run_id)
+
+
+def close_run(run_id: str) -> ledger.Run | None:
+    """Reconciles one run's items with its input; saves counts, totals, missing items and the new status."""
+    run = ledger.get_run(run_id)
+    if run is None or run.status is ledger.RunStatus.INTAKE:
+        return run
+    with log_context(automation=run.automation, run_id=run_id):
+        result = ledger.reconcile(run.expected_items, run.expected_amount, ledger.item_rows(run))
+        status = result.status
+        updated = run.model_copy(
+            update={
+                "status": status,
+                "counts": result.counts,
+                "reasons": result.reasons,
+                "amount_total": result.amount_total,
+                "missing": result.missing,
+                "missing_count": result.missing_count,
+                "problems": result.problems,
+                "ended_at": datetime.now(UTC) if status is ledger.RunStatus.COMPLETE else None,
+            }
+        )
+        if updated.model_dump(exclude={"ended_at"}) == run.model_dump(exclude={"ended_at"}):
+            return run
+        ledger.save_run(updated)
+        if status is ledger.RunStatus.COMPLETE:
+            emit(Event.RUN_COMPLETED, automation=run.automation, run_id=run_id, items=sum(result.counts.values()))
+            _log.info("run complete: %s", {k.value: v for k, v in result.counts.items()})
+        elif status is ledger.RunStatus.UNRECONCILED:
+            emit(Event.RUN_UNRECONCILED, level=40, automation=run.automation, run_id=run_id)
+            _log.error("run does not reconcile with its input: %s", "; ".join(result.problems))
+        return updated

@@ -1,0 +1,1 @@
+"""Platform code every automation uses: settings, storage, ledger, pipeline, logging, personal data."""

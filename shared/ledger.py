@@ -1,0 +1,404 @@
+"""The run ledger in Table storage: the admins' source of truth for what each run did to each item.
+
+Tables (all provisioned by infra/, created locally by devhost from the manifest):
+
+- `runs`: one row per run, PartitionKey = automation, RowKey = inverted start time, so "newest runs of an
+  automation" is a single-partition query reading from the top. Two index partitions live beside them:
+  `open-runs` (a row per run not yet closed, read by the run closer) and `source-<automation>` (the run a
+  source - a blob name and ETag, a timer tick - already started, so a second event starts nothing).
+- `items`: one row per item, written when it is created and when it ends (not at every touch).
+  PartitionKey = `<run id>.<bucket>`, so a large run spreads over several partitions; a chunk's items share
+  a bucket, so their rows go in 100-entity batch transactions.
+- `history`: one row per chunk transition (step, chunk, attempt) with its counts. The row is written last,
+  after the step's effects, and is the marker that makes a redelivered message a no-op.
+"""
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
+from pydantic import Field
+
+from shared import storage
+from shared.models import BoundaryModel
+from shared.outcomes import TERMINAL, ItemStatus
+
+RUNS_TABLE = "runs"
+ITEMS_TABLE = "items"
+HISTORY_TABLE = "history"
+TABLES = (RUNS_TABLE, ITEMS_TABLE, HISTORY_TABLE)
+OPEN_RUNS_PARTITION = "open-runs"
+BATCH_LIMIT = 100  # entities per table transaction
+MISSING_SHOWN = 50  # item ids listed on a run row that is not complete
+_MAX_MS = 10**13 - 1
+
+
+class RunStatus(StrEnum):
+    """Where a run is."""
+
+    INTAKE = "intake"  # items being created
+    OPEN = "open"  # items moving; not every item terminal yet
+    COMPLETE = "complete"  # every item terminal and counts and totals reconcile with the input
+    UNRECONCILED = "unreconciled"  # every item terminal but counts or totals disagree with the input
+
+
+class Run(BoundaryModel):
+    """A run row."""
+
+    automation: str
+    run_id: str
+    trigger: str
+    source: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    status: RunStatus
+    expected_items: int = 0
+    expected_amount: Decimal = Decimal(0)
+    buckets: int = 1
+    code_version: str
+    config_version: str
+    counts: dict[ItemStatus, int] = Field(default_factory=dict)
+    reasons: dict[str, int] = Field(default_factory=dict)
+    amount_total: Decimal = Decimal(0)
+    missing_count: int = 0
+    missing: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+class ItemRow(BoundaryModel):
+    """An item row as written at creation or at its end."""
+
+    run_id: str
+    bucket: int
+    item_id: str
+    status: ItemStatus
+    step: str = ""
+    attempts: int = 0
+    amount: Decimal | None = None
+    reference: str = ""  # pseudonymous business reference, never the personal id itself
+    reason_code: str = ""
+    reason_text: str = ""
+    config_version: str = ""
+
+
+class ChunkTransition(BoundaryModel):
+    """A history row: what one delivery of a step did to one chunk."""
+
+    run_id: str
+    step: str
+    chunk_id: str
+    attempt: int
+    items: int
+    done: int
+    business: int
+    retried: int
+    technical_handoff: int
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_run_id(automation: str, started_at: datetime, run_key: str) -> str:
+    """A readable, unique run id: automation, UTC start to the millisecond, and a hash of its source."""
+    digest = hashlib.sha256(run_key.encode("utf-8")).hexdigest()[:6]
+    return f"{automation}.{started_at.astimezone(UTC):%Y%m%dT%H%M%S}{started_at.microsecond // 1000:03d}Z.{digest}"
+
+
+def run_started_at(run_id: str) -> datetime:
+    """The start time a run id carries."""
+    stamp = run_id.split(".")[1]
+    return datetime.strptime(stamp[:-4], "%Y%m%dT%H%M%S").replace(
+        microsecond=int(stamp[-4:-1]) * 1000, tzinfo=UTC
+    )
+
+
+def run_row_key(run_id: str) -> str:
+    """RowKey of a run row: inverted milliseconds, so the newest run sorts first."""
+    millis = int(run_started_at(run_id).timestamp() * 1000)
+    return f"{_MAX_MS - millis:013d}.{run_id.rsplit('.', 1)[1]}"
+
+
+def items_partition(run_id: str, bucket: int) -> str:
+    """PartitionKey of a run's items in one bucket."""
+    return f"{run_id}.{bucket:03d}"
+
+
+def bucket_count(items: int, items_per_bucket: int) -> int:
+    """How many partitions a run of this size is spread over (at most 64)."""
+    return max(1, min(64, -(-items // items_per_bucket)))
+
+
+# --- runs ---------------------------------------------------------------------------------------------------
+
+
+def _run_entity(run: Run) -> dict[str, Any]:
+    return {
+        "PartitionKey": run.automation,
+        "RowKey": run_row_key(run.run_id),
+        "RunId": run.run_id,
+        "Trigger": run.trigger,
+        "Source": run.source,
+        "StartedAt": run.started_at,
+        "EndedAt": run.ended_at,
+        "Status": run.status.value,
+        "ExpectedItems": run.expected_items,
+        "ExpectedAmount": str(run.expected_amount),
+        "Buckets": run.buckets,
+        "CodeVersion": run.code_version,
+        "ConfigVersion": run.config_version,
+        **{f"Count_{status.value}": run.counts.get(status, 0) for status in ItemStatus},
+        "Reasons": ";".join(f"{code}={n}" for code, n in sorted(run.reasons.items())),
+        "AmountTotal": str(run.amount_total),
+        "MissingCount": run.missing_count,
+        "Missing": ",".join(run.missing),
+        "Problems": "\n".join(run.problems),
+    }
+
+
+def _run_from_entity(entity: dict[str, Any]) -> Run:
+    reasons = dict(pair.split("=", 1) for pair in entity.get("Reasons", "").split(";") if pair)
+    return Run(
+        automation=entity["PartitionKey"],
+        run_id=entity["RunId"],
+        trigger=entity["Trigger"],
+        source=entity["Source"],
+        started_at=entity["StartedAt"],
+        ended_at=entity.get("EndedAt"),
+        status=RunStatus(entity["Status"]),
+        expected_items=entity.get("ExpectedItems", 0),
+        expected_amount=Decimal(entity.get("ExpectedAmount", "0")),
+        buckets=entity.get("Buckets", 1),
+        code_version=entity.get("CodeVersion", ""),
+        config_version=entity.get("ConfigVersion", ""),
+        counts={status: entity.get(f"Count_{status.value}", 0) for status in ItemStatus},
+        reasons={code: int(n) for code, n in reasons.items()},
+        amount_total=Decimal(entity.get("AmountTotal", "0")),
+        missing_count=entity.get("MissingCount", 0),
+        missing=tuple(filter(None, entity.get("Missing", "").split(","))),
+        problems=tuple(filter(None, entity.get("Problems", "").split("\n"))),
+    )
+
+
+def save_run(run: Run) -> None:
+    """Writes a run row, and keeps it in the open-runs index while it is not complete."""
+    storage.table(RUNS_TABLE).upsert_entity(_run_entity(run), mode=UpdateMode.REPLACE)
+    index = {"PartitionKey": OPEN_RUNS_PARTITION, "RowKey": run.run_id, "Automation": run.automation}
+    if run.status is RunStatus.COMPLETE:
+        storage.table(RUNS_TABLE).delete_entity(OPEN_RUNS_PARTITION, run.run_id)
+    else:
+        storage.table(RUNS_TABLE).upsert_entity(index)
+
+
+def get_run(run_id: str) -> Run | None:
+    """The run row of a run id, or None."""
+    automation = run_id.split(".", 1)[0]
+    try:
+        return _run_from_entity(storage.table(RUNS_TABLE).get_entity(automation, run_row_key(run_id)))
+    except ResourceNotFoundError:
+        return None
+
+
+def newest_runs(automation: str, limit: int = 20) -> list[Run]:
+    """The newest runs of an automation, newest first (one partition, read from the top)."""
+    entities = storage.table(RUNS_TABLE).query_entities(
+        "PartitionKey eq @pk", parameters={"pk": automation}, results_per_page=limit
+    )
+    runs: list[Run] = []
+    for entity in entities:
+        runs.append(_run_from_entity(entity))
+        if len(runs) >= limit:
+            break
+    return runs
+
+
+def open_run_ids() -> list[str]:
+    """Run ids of every run not yet complete."""
+    entities = storage.table(RUNS_TABLE).query_entities(
+        "PartitionKey eq @pk", parameters={"pk": OPEN_RUNS_PARTITION}, select=["RowKey"]
+    )
+    return [entity["RowKey"] for entity in entities]
+
+
+def claim_source(automation: str, run_key: str, run_id: str) -> str:
+    """The run that owns a source: this run id if the source is new, else the one that claimed it first."""
+    key = hashlib.sha256(run_key.encode("utf-8")).hexdigest()
+    partition = f"source-{automation}"
+    try:
+        storage.table(RUNS_TABLE).create_entity({"PartitionKey": partition, "RowKey": key, "RunId": run_id})
+        return run_id
+    except ResourceExistsError:
+        return storage.table(RUNS_TABLE).get_entity(partition, key)["RunId"]
+
+
+# --- items --------------------------------------------------------------------------------------------------
+
+
+def _item_entity(row: ItemRow, now: datetime, *, created: bool) -> dict[str, Any]:
+    entity: dict[str, Any] = {
+        "PartitionKey": items_partition(row.run_id, row.bucket),
+        "RowKey": row.item_id,
+        "Status": row.status.value,
+        "Step": row.step,
+        "Attempts": row.attempts,
+        "ReasonCode": row.reason_code,
+        "ReasonText": row.reason_text,
+        "ConfigVersion": row.config_version,
+        "UpdatedAt": now,
+    }
+    if created:
+        entity |= {
+            "Amount": "" if row.amount is None else str(row.amount),
+            "Reference": row.reference,
+            "CreatedAt": now,
+        }
+    if row.status in TERMINAL:
+        entity["EndedAt"] = now
+    return entity
+
+
+def _batched(entities: Sequence[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    by_partition: dict[str, list[dict[str, Any]]] = {}
+    for entity in entities:
+        by_partition.setdefault(entity["PartitionKey"], []).append(entity)
+    for rows in by_partition.values():
+        for start in range(0, len(rows), BATCH_LIMIT):
+            yield rows[start : start + BATCH_LIMIT]
+
+
+def write_items(rows: Sequence[ItemRow], *, created: bool) -> None:
+    """Writes item rows in batch transactions of one partition each; a repeat writes the same rows again."""
+    now = _utcnow()
+    entities = [_item_entity(row, now, created=created) for row in rows]
+    # Creation replaces (a repeated intake starts the row afresh); an ending merges, keeping creation facts.
+    operation = ("upsert", {"mode": UpdateMode.REPLACE if created else UpdateMode.MERGE})
+    for batch in _batched(entities):
+        storage.table(ITEMS_TABLE).submit_transaction([(operation[0], e, operation[1]) for e in batch])
+
+
+def end_item_once(row: ItemRow) -> bool:
+    """Ends one item unless it already ended (first terminal state wins); False when it had ended."""
+    table = storage.table(ITEMS_TABLE)
+    try:
+        current = table.get_entity(items_partition(row.run_id, row.bucket), row.item_id)
+    except ResourceNotFoundError:
+        current = None
+    if current is not None and ItemStatus(current["Status"]) in TERMINAL:
+        return False
+    entity = _item_entity(row, _utcnow(), created=False)
+    if current is None:
+        table.upsert_entity(entity, mode=UpdateMode.MERGE)
+    else:
+        table.update_entity(
+            entity, mode=UpdateMode.MERGE, etag=current.metadata["etag"], match_condition=MatchConditions.IfNotModified
+        )
+    return True
+
+
+def item_rows(run: Run, status: ItemStatus | None = None) -> Iterator[dict[str, Any]]:
+    """A run's item rows, optionally only those in one status, bucket by bucket."""
+    table = storage.table(ITEMS_TABLE)
+    for bucket in range(run.buckets):
+        query = "PartitionKey eq @pk" + (" and Status eq @status" if status else "")
+        parameters = {"pk": items_partition(run.run_id, bucket), "status": status.value if status else ""}
+        for entity in table.query_entities(query, parameters=parameters):
+            yield {"ItemId": entity["RowKey"], "Bucket": bucket, **dict(entity)}
+
+
+# --- history: chunk transitions -----------------------------------------------------------------------------
+
+
+def _transition_key(step: str, chunk_id: str, attempt: int) -> str:
+    return f"{step}.{chunk_id}.{attempt}"
+
+
+def chunk_already_done(run_id: str, step: str, chunk_id: str, attempt: int) -> bool:
+    """Whether this step already completed this chunk at this attempt (its history row exists)."""
+    try:
+        storage.table(HISTORY_TABLE).get_entity(run_id, _transition_key(step, chunk_id, attempt), select=["RowKey"])
+        return True
+    except ResourceNotFoundError:
+        return False
+
+
+def record_transition(transition: ChunkTransition) -> None:
+    """Writes the history row of a chunk transition; written last, it marks the step done for the chunk."""
+    storage.table(HISTORY_TABLE).upsert_entity(
+        {
+            "PartitionKey": transition.run_id,
+            "RowKey": _transition_key(transition.step, transition.chunk_id, transition.attempt),
+            "Step": transition.step,
+            "ChunkId": transition.chunk_id,
+            "Attempt": transition.attempt,
+            "Items": transition.items,
+            "Done": transition.done,
+            "Business": transition.business,
+            "Retried": transition.retried,
+            "TechnicalHandoff": transition.technical_handoff,
+            "At": _utcnow(),
+        }
+    )
+
+
+def transitions(run_id: str) -> list[dict[str, Any]]:
+    """A run's history rows."""
+    return list(storage.table(HISTORY_TABLE).query_entities("PartitionKey eq @pk", parameters={"pk": run_id}))
+
+
+# --- reconciliation -----------------------------------------------------------------------------------------
+
+
+class Reconciliation(BoundaryModel):
+    """What a run's item rows say against its input's control totals."""
+
+    counts: dict[ItemStatus, int]
+    reasons: dict[str, int]
+    amount_total: Decimal
+    missing: tuple[str, ...]
+    missing_count: int
+    problems: tuple[str, ...]
+
+    @property
+    def status(self) -> RunStatus:
+        """COMPLETE only when nothing is pending and nothing disagrees with the input."""
+        if self.missing_count:
+            return RunStatus.OPEN
+        return RunStatus.UNRECONCILED if self.problems else RunStatus.COMPLETE
+
+
+def reconcile(expected_items: int, expected_amount: Decimal, rows: Iterable[dict[str, Any]]) -> Reconciliation:
+    """Counts, reasons and totals of a run's item rows, checked against the input's control totals."""
+    counts: Counter[ItemStatus] = Counter()
+    reasons: Counter[str] = Counter()
+    amount = Decimal(0)
+    missing: list[str] = []
+    for row in rows:
+        status = ItemStatus(row["Status"])
+        counts[status] += 1
+        if row.get("ReasonCode"):
+            reasons[row["ReasonCode"]] += 1
+        if row.get("Amount"):
+            amount += Decimal(row["Amount"])
+        if status not in TERMINAL:
+            missing.append(row["ItemId"])
+    total = sum(counts.values())
+    problems: list[str] = []
+    if total != expected_items:
+        problems.append(f"ledger has {total} items, the input had {expected_items}")
+    if amount != expected_amount:
+        problems.append(f"ledger amounts sum to {amount}, the input to {expected_amount}")
+    return Reconciliation(
+        counts={status: counts.get(status, 0) for status in ItemStatus},
+        reasons=dict(reasons),
+        amount_total=amount,
+        missing=tuple(sorted(missing)[:MISSING_SHOWN]),
+        missing_count=len(missing),
+        problems=tuple(problems),
+    )

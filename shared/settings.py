@@ -1,0 +1,46 @@
+"""One typed settings object, read from app settings (Azure) or the environment (locally)."""
+
+from decimal import Decimal
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Name of the app's own storage connection (app settings `WorkStorage` or `WorkStorage__*`).
+WORK_CONNECTION = "WorkStorage"
+
+
+class Settings(BaseSettings):
+    """Every setting the code reads; `local.settings.example.json` documents each one."""
+
+    model_config = SettingsConfigDict(extra="ignore", hide_input_in_errors=True, populate_by_name=True)
+
+    work_storage: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(WORK_CONNECTION, "WORK_STORAGE"),
+        description="Connection string of the app's work storage (locally: Azurite).",
+    )
+    pseudonym_key: SecretStr = Field(
+        description="Key for the keyed hash (HMAC-SHA256) that turns personal ids into references."
+    )
+    pseudonym_key_version: str = Field(default="1", description="Version of pseudonym_key.")
+    chunk_size: int = Field(default=500, ge=1, le=2000, description="Items per queue message.")
+    max_attempts: int = Field(default=5, ge=1, le=20, description="Attempts before TEKNISK_FEJL.")
+    backoff_base_seconds: int = Field(default=30, ge=1, description="First retry delay.")
+    backoff_max_seconds: int = Field(default=3600, ge=1, description="Longest retry delay.")
+    items_per_bucket: int = Field(default=5000, ge=100, description="Items per ledger partition.")
+    run_closer_schedule: str = Field(
+        default="0 */1 * * * *", description="NCRONTAB (seconds first) of the run closer."
+    )
+    code_version: str = Field(default="dev", description="Deployed code version (set by deploy).")
+    config_version: str = Field(default="dev", description="Rules/configuration version in force.")
+    minutes_per_case: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description="Minutes a person spends per case today, per automation (JSON object).",
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process, read once on first use (never at import)."""
+    return Settings()  # type: ignore[call-arg]
