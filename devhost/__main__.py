@@ -1,0 +1,263 @@
+"""devhost: the local host and its command line. `python -m devhost --help`."""
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from devhost import azurite, environment, faults, manifest
+from devhost.app_index import load_app
+from devhost.host import HostOptions, LocalHost
+from devhost.report import item_summaries, print_items, print_runs
+from shared import ledger
+from shared.logs import install as install_logging
+from shared.outcomes import ItemStatus
+from shared.pipeline import Chain
+
+DEFAULT_APP = "devhost.sample.app:app"
+DEPLOYED_APP = "function_app:app"
+
+
+def _logging(level: str, log_file: str | None) -> None:
+    install_logging()
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    logging.basicConfig(
+        level=level,
+        handlers=handlers,
+        format="%(asctime)s %(levelname)s %(name)s [%(automation)s %(run_id)s %(step)s %(item_id)s] %(message)s",
+        force=True,
+    )
+    for noisy in ("azure", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _start_environment(args: argparse.Namespace) -> tuple[azurite.Azurite | None, Any, str]:
+    from devhost.sample.service import SampleServer
+
+    storage = args.storage
+    emulator = None
+    if not storage:
+        emulator = azurite.start()
+        storage = emulator.connection_string
+    service = SampleServer(port=args.sample_port).start()
+    environment.apply(storage, SAMPLE_SERVICE_URL=service.url)
+    return emulator, service, storage
+
+
+def cmd_start(args: argparse.Namespace) -> None:
+    """Azurite, the simulators and the host, until Ctrl-C."""
+    emulator, service, storage = _start_environment(args)
+    host = LocalHost(load_app(args.app), connection_string=storage)
+    host.provision()
+    environment.save_state(connection_string=storage, sample_service_url=service.url, app=args.app)
+    print(f"devhost: storage {storage.split('BlobEndpoint=')[1].split(';')[0]}; sample service {service.url}")
+    print("devhost: serving; Ctrl-C stops", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: host.stop())
+    try:
+        host.serve_forever()
+    except KeyboardInterrupt:
+        host.stop()
+    finally:
+        service.stop()
+        if emulator:
+            emulator.stop()
+        environment.STATE_FILE.unlink(missing_ok=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    """The host alone, against existing storage (tests run it as a process they can kill)."""
+    environment.apply(args.storage, **dict(kv.split("=", 1) for kv in args.setting))
+    for spec in args.kill_after:
+        faults.install(spec, before=False)
+    for spec in args.kill_before:
+        faults.install(spec, before=True)
+    options = HostOptions(lease_seconds=args.lease_seconds, poll_interval=args.poll_interval)
+    host = LocalHost(load_app(args.app), connection_string=args.storage, options=options)
+    host.provision()
+    if args.until_idle:
+        host.run_until_idle(timeout=args.timeout)
+        host.stop()
+        return
+    signal.signal(signal.SIGTERM, lambda *_: host.stop())
+    host.serve_forever()
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    """Start, load sample data, run every automation to the end, print the run report, stop."""
+    from devhost.sample.data import sample_file
+
+    emulator, service, storage = _start_environment(args)
+    try:
+        # Short retries so the demo's flaky items recover in seconds rather than minutes.
+        environment.apply(storage, SAMPLE_SERVICE_URL=service.url, BACKOFF_BASE_SECONDS="1", BACKOFF_MAX_SECONDS="4")
+        host = LocalHost(load_app(args.app), connection_string=storage, options=HostOptions(poll_interval=0.1))
+        host.provision()
+        sample = sample_file(rows=args.rows)
+        requests.post(
+            f"{service.url}/_control/faults",
+            json={"faults": sample.faults, "no_nemkonto": sample.no_nemkonto},
+            timeout=5,
+        ).raise_for_status()
+        from shared import storage as work_storage
+
+        work_storage.container("sample-inbox").upload_blob("udbetalinger-demo.csv", sample.text.encode("utf-8"))
+        # A timer that finds nothing still leaves a run: the empty file stands in for it here.
+        work_storage.container("sample-inbox").upload_blob("tom-fil.csv", b"id;cpr;navn;beloeb\n")
+        started = time.monotonic()
+        host.run_until_idle(timeout=300)
+        host.fire("run_closer")
+        host.stop()
+        print(f"\nAll queues drained in {time.monotonic() - started:.1f} s.\n")
+        runs = [run for automation in sorted(Chain.registry) for run in ledger.newest_runs(automation)]
+        print_runs(runs, args.json)
+        for run in runs:
+            handed = item_summaries(run, ItemStatus.HANDED_OFF) + item_summaries(run, ItemStatus.REJECTED)
+            if handed and not args.json:
+                print(f"\nItems of {run.run_id} for a person:")
+                print_items(handed, as_json=False)
+    finally:
+        service.stop()
+        if emulator:
+            emulator.stop()
+
+
+def _running() -> dict[str, str]:
+    state = environment.load_state()
+    environment.apply(state["connection_string"], SAMPLE_SERVICE_URL=state["sample_service_url"])
+    return state
+
+
+def cmd_drop(args: argparse.Namespace) -> None:
+    """Upload a file into a container of the running environment (a blob event follows)."""
+    _running()
+    from shared import storage
+
+    path = Path(args.file)
+    storage.container(args.container).upload_blob(path.name, path.read_bytes(), overwrite=True)
+    print(f"dropped {path.name} into {args.container}")
+
+
+def cmd_fire(args: argparse.Namespace) -> None:
+    """Run a timer function now against the running environment."""
+    state = _running()
+    LocalHost(load_app(state.get("app", args.app)), connection_string=state["connection_string"]).fire(args.function)
+    print(f"fired {args.function}")
+
+
+def cmd_drain(args: argparse.Namespace) -> None:
+    """Wait until every trigger queue of the running environment is empty."""
+    state = _running()
+    host = LocalHost(load_app(state.get("app", args.app)), connection_string=state["connection_string"])
+    deadline = time.monotonic() + args.timeout
+    while any(backlog := host.backlog()):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"not drained after {args.timeout} s: {backlog}")
+        time.sleep(0.5)
+    print("drained")
+
+
+def cmd_runs(args: argparse.Namespace) -> None:
+    """Newest runs per automation."""
+    _running()
+    load_app(args.app)  # registers the chains, so their automations are known
+    automations = [args.automation] if args.automation else sorted(Chain.registry)
+    print_runs([run for a in automations for run in ledger.newest_runs(a, args.limit)], args.json)
+
+
+def cmd_items(args: argparse.Namespace) -> None:
+    """A run's items, optionally in one status."""
+    _running()
+    run = ledger.get_run(args.run)
+    if run is None:
+        raise SystemExit(f"no run {args.run}")
+    print_items(item_summaries(run, ItemStatus(args.status) if args.status else None), args.json)
+
+
+def cmd_replay(args: argparse.Namespace) -> None:
+    """Move messages from QUEUE-poison back to QUEUE, after a fix."""
+    _running()
+    from shared import storage
+
+    source = storage.queue_service().get_queue_client(f"{args.queue}-poison")
+    target = storage.queue_service().get_queue_client(args.queue)
+    moved = 0
+    while batch := list(source.receive_messages(max_messages=32, visibility_timeout=60)):
+        for message in batch:
+            target.send_message(message.content)  # already base64: copied as it is
+            source.delete_message(message)
+            moved += 1
+    print(f"replayed {moved} messages from {args.queue}-poison to {args.queue}")
+
+
+def cmd_manifest(args: argparse.Namespace) -> None:
+    """Print the app's manifest (JSON) for the infrastructure checks."""
+    print(json.dumps(manifest.build(load_app(args.app)), indent=2))
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    main = argparse.ArgumentParser(prog="devhost", description=__doc__)
+    main.add_argument("--log-level", default="INFO")
+    main.add_argument("--log-file")
+    verbs = main.add_subparsers(dest="verb", required=True)
+
+    def verb(name: str, handler: Any, app: str = DEFAULT_APP) -> argparse.ArgumentParser:
+        sub = verbs.add_parser(name, help=handler.__doc__)
+        sub.set_defaults(handler=handler)
+        sub.add_argument("--app", default=app, help="the FunctionApp, as module:attribute")
+        return sub
+
+    for name, handler in (("start", cmd_start), ("demo", cmd_demo)):
+        sub = verb(name, handler)
+        sub.add_argument("--storage", help="use this storage instead of starting Azurite")
+        sub.add_argument("--sample-port", type=int, default=0)
+        if name == "demo":
+            sub.add_argument("--rows", type=int, default=40)
+            sub.add_argument("--json", action="store_true")
+    serve = verb("serve", cmd_serve)
+    serve.add_argument("--storage", required=True)
+    serve.add_argument("--setting", action="append", default=[], help="NAME=VALUE app setting")
+    serve.add_argument("--lease-seconds", type=int, default=600)
+    serve.add_argument("--poll-interval", type=float, default=0.2)
+    serve.add_argument("--until-idle", action="store_true")
+    serve.add_argument("--timeout", type=float, default=300)
+    serve.add_argument("--kill-after", action="append", default=[], help="module:callable:N (tests)")
+    serve.add_argument("--kill-before", action="append", default=[], help="module:callable:N (tests)")
+    drop = verb("drop", cmd_drop)
+    drop.add_argument("file")
+    drop.add_argument("container")
+    fire = verb("fire", cmd_fire)
+    fire.add_argument("function")
+    drain = verb("drain", cmd_drain)
+    drain.add_argument("--timeout", type=float, default=300)
+    runs = verb("runs", cmd_runs)
+    runs.add_argument("--automation")
+    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--json", action="store_true")
+    items = verb("items", cmd_items)
+    items.add_argument("run")
+    items.add_argument("--status", choices=[s.value for s in ItemStatus])
+    items.add_argument("--json", action="store_true")
+    replay = verb("replay", cmd_replay)
+    replay.add_argument("queue")
+    verb("manifest", cmd_manifest, app=DEPLOYED_APP)
+    return main
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point."""
+    args = parser().parse_args(argv)
+    _logging(args.log_level, args.log_file)
+    args.handler(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""The local environment: app settings from local.settings(.example).json, storage pointed at Azurite."""
+
+import json
+import os
+from pathlib import Path
+
+from shared import storage
+from shared.settings import get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE_FILE = ROOT / ".devhost" / "state.json"
+
+
+def local_settings() -> dict[str, str]:
+    """Values of local.settings.json, or of the documented example when there is none."""
+    path = ROOT / "local.settings.json"
+    if not path.exists():
+        path = ROOT / "local.settings.example.json"
+    return {key: str(value) for key, value in json.loads(path.read_text())["Values"].items()}
+
+
+def apply(connection_string: str, **overrides: str) -> dict[str, str]:
+    """Puts the local settings, this storage and any overrides into the environment; forgets cached clients."""
+    values = {**local_settings(), "AzureWebJobsStorage": connection_string, "WorkStorage": connection_string}
+    values.update(overrides)
+    os.environ.update(values)
+    get_settings.cache_clear()
+    storage.reset_clients()
+    return values
+
+
+def save_state(**state: str | int) -> None:
+    """Records where a running `devhost start` environment is, for the other verbs."""
+    STATE_FILE.parent.mkdir(exist_ok=True)
+    STATE_FILE.write_text(json.dumps(state, indent=2))
+
+
+def load_state() -> dict[str, str]:
+    """The running environment, as `devhost start` recorded it."""
+    if not STATE_FILE.exists():
+        raise SystemExit("no running devhost: start one with `python -m devhost start` in another terminal")
+    return json.loads(STATE_FILE.read_text())

@@ -1,0 +1,356 @@
+"""The local Functions host: drives the app's real handlers against Azurite with the host's semantics.
+
+- timers on their NCRONTAB schedule (six fields, seconds first), or on demand (`fire`);
+- blob triggers with the Event Grid source: one event per blob name and ETag, remembered in a table so a
+  restarted host does not fire it again; a failed invocation is offered again (Event Grid retries);
+- queue triggers: receive up to host.json's batchSize, run them concurrently, keep in-flight messages
+  invisible (renewing as the host does), delete on success, make visible again after host.json's
+  visibilityTimeout on failure, and move a message to `<queue>-poison` once its dequeue count reaches
+  maxDequeueCount; bodies are base64 as the host expects, and a body that is not is a failure.
+
+It emulates the host; it does not replace the code under test.
+"""
+
+import base64
+import hashlib
+import inspect
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableServiceClient
+from azure.functions.queue import QueueMessage
+from azure.functions.timer import TimerRequest
+from azure.storage.blob import BlobClient, BlobServiceClient
+from azure.storage.queue import QueueMessage as StoredMessage
+from azure.storage.queue import QueueServiceClient
+from croniter import croniter
+
+from devhost import manifest
+from devhost.app_index import FunctionSpec, binding_problems, index
+
+ROOT = Path(__file__).resolve().parent.parent
+BLOB_EVENTS_TABLE = "devhostblobevents"
+#: HTTP routes come once the app has an HTTP function.
+SUPPORTED_TRIGGERS = frozenset({"queueTrigger", "timerTrigger", "blobTrigger"})
+_log = logging.getLogger("devhost")
+
+
+def _timespan_seconds(value: str) -> float:
+    hours, minutes, seconds = value.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """host.json's extensions.queues, with the host's defaults."""
+
+    batch_size: int = 16
+    max_dequeue_count: int = 5
+    visibility_timeout: float = 0.0
+    max_polling_interval: float = 2.0
+
+    @classmethod
+    def from_host_json(cls, path: Path) -> "QueueSettings":
+        """Reads host.json."""
+        queues = json.loads(path.read_text()).get("extensions", {}).get("queues", {})
+        return cls(
+            batch_size=int(queues.get("batchSize", 16)),
+            max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
+            visibility_timeout=_timespan_seconds(queues.get("visibilityTimeout", "00:00:00")),
+            max_polling_interval=_timespan_seconds(queues.get("maxPollingInterval", "00:01:00")),
+        )
+
+
+@dataclass
+class HostOptions:
+    """How the local host behaves; tests shorten the timings."""
+
+    #: How long a received message stays invisible while its handler runs (the host uses 10 minutes);
+    #: after a crash it becomes visible again after this long.
+    lease_seconds: int = 600
+    poll_interval: float = 0.2
+    #: Deliver every queue message twice (at-least-once delivery made certain), for idempotency tests.
+    duplicate_delivery: bool = False
+    #: Blob event delivery attempts before the event is dropped (Event Grid gives up too).
+    blob_event_attempts: int = 5
+
+
+@dataclass
+class _Timer:
+    spec: FunctionSpec
+    schedule: str
+    next_due: datetime
+
+
+@dataclass
+class Stats:
+    """What the host did; tests and benchmarks read it."""
+
+    invocations: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    poisoned: dict[str, int] = field(default_factory=dict)
+
+    def count(self, bucket: dict[str, int], name: str) -> None:
+        """Adds one to a counter."""
+        bucket[name] = bucket.get(name, 0) + 1
+
+
+class LocalHost:
+    """Runs one FunctionApp's functions against a storage account (Azurite)."""
+
+    def __init__(
+        self,
+        app: func.FunctionApp,
+        *,
+        connection_string: str,
+        settings: Mapping[str, str] | None = None,
+        options: HostOptions | None = None,
+        host_json: Path = ROOT / "host.json",
+    ) -> None:
+        self.app = app
+        self.connection_string = connection_string
+        self.settings = {**os.environ, **(settings or {})}
+        self.options = options or HostOptions()
+        self.queue_settings = QueueSettings.from_host_json(host_json)
+        self.functions = index(app)
+        problems = [p for spec in self.functions for p in binding_problems(spec)]
+        if problems:
+            raise RuntimeError("the worker would refuse this app: " + "; ".join(problems))
+        unsupported = [s.name for s in self.functions if s.trigger_type not in SUPPORTED_TRIGGERS]
+        if unsupported:
+            raise RuntimeError(f"devhost cannot host these triggers yet: {unsupported}")
+        self.stats = Stats()
+        self._queues = QueueServiceClient.from_connection_string(connection_string)
+        self._blobs = BlobServiceClient.from_connection_string(connection_string)
+        self._tables = TableServiceClient.from_connection_string(connection_string)
+        self._pool = ThreadPoolExecutor(max_workers=max(4, self.queue_settings.batch_size), thread_name_prefix="fn")
+        self._stop = threading.Event()
+        now = datetime.now(UTC)
+        self._timers = [
+            _Timer(spec, self.resolve(spec.trigger["schedule"]), self._next_due(self.resolve(spec.trigger["schedule"]), now))
+            for spec in self.functions
+            if spec.trigger_type == "timerTrigger"
+        ]
+
+    # --- set-up -------------------------------------------------------------------------------------------
+
+    def resolve(self, value: str) -> str:
+        """Replaces %SETTING% references with app settings, as the host does for binding expressions."""
+
+        def setting(match: re.Match[str]) -> str:
+            if match.group(1) not in self.settings:
+                raise KeyError(f"app setting {match.group(1)} is not set")
+            return self.settings[match.group(1)]
+
+        return re.sub(r"%([A-Za-z0-9_]+)%", setting, value)
+
+    def provision(self) -> None:
+        """Creates the queues, poison queues, containers and tables the manifest names (infra/ does it in Azure)."""
+        description = manifest.build(self.app)
+        for queue in description["queues"]:
+            for name in (queue["name"], queue["poison"]):
+                try:
+                    self._queues.create_queue(name)
+                except ResourceExistsError:
+                    pass
+        for name in description["containers"]:
+            try:
+                self._blobs.create_container(name)
+            except ResourceExistsError:
+                pass
+        for name in [*description["tables"], BLOB_EVENTS_TABLE]:
+            self._tables.create_table_if_not_exists(name)
+
+    # --- timers -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _next_due(schedule: str, after: datetime) -> datetime:
+        return croniter(schedule, after, second_at_beginning=True).get_next(datetime)
+
+    def fire(self, name: str, *, past_due: bool = False) -> None:
+        """Runs a timer function now, as the host would at its schedule."""
+        spec = self._spec(name, "timerTrigger")
+        self._invoke(spec, {spec.trigger["name"]: TimerRequest(past_due=past_due)})
+
+    def _due_timers(self) -> int:
+        now = datetime.now(UTC)
+        fired = 0
+        for timer in self._timers:
+            if timer.next_due <= now:
+                past_due = now - timer.next_due > timedelta(seconds=5)
+                timer.next_due = self._next_due(timer.schedule, now)
+                self.fire(timer.spec.name, past_due=past_due)
+                fired += 1
+        return fired
+
+    # --- blob events (Event Grid source) ------------------------------------------------------------------
+
+    def _blob_events(self) -> int:
+        fired = 0
+        events = self._tables.get_table_client(BLOB_EVENTS_TABLE)
+        for spec in self.functions:
+            if spec.trigger_type != "blobTrigger":
+                continue
+            container_name, _, pattern = self.resolve(spec.trigger["path"]).partition("/")
+            container = self._blobs.get_container_client(container_name)
+            prefix = pattern.split("{", 1)[0]
+            for blob in container.list_blobs(name_starts_with=prefix or None):
+                key = hashlib.sha256(f"{blob.name}\n{blob.etag}".encode()).hexdigest()
+                try:
+                    seen = events.get_entity(spec.name, key)
+                except ResourceNotFoundError:
+                    seen = {"PartitionKey": spec.name, "RowKey": key, "Delivered": False, "Attempts": 0}
+                if seen["Delivered"] or seen["Attempts"] >= self.options.blob_event_attempts:
+                    continue
+                client = container.get_blob_client(blob.name)
+                ok = self._invoke(spec, {spec.trigger["name"]: self._blob_argument(spec, client)})
+                events.upsert_entity({**seen, "Delivered": ok, "Attempts": seen["Attempts"] + 1})
+                fired += 1
+        return fired
+
+    def _blob_argument(self, spec: FunctionSpec, client: BlobClient) -> Any:
+        annotation = inspect.signature(spec.handler).parameters[spec.trigger["name"]].annotation
+        if isinstance(annotation, type) and issubclass(annotation, BlobClient):
+            return BlobClient.from_connection_string(self.connection_string, client.container_name, client.blob_name)
+        data = client.download_blob().readall()
+        return func.blob.InputStream(
+            data=data, name=f"{client.container_name}/{client.blob_name}", uri=client.url, length=len(data)
+        )
+
+    # --- queues -------------------------------------------------------------------------------------------
+
+    def _queue_pass(self) -> int:
+        handled = 0
+        for spec in self.functions:
+            if spec.trigger_type == "queueTrigger":
+                handled += self._queue_batch(spec)
+        return handled
+
+    def _queue_batch(self, spec: FunctionSpec) -> int:
+        name = self.resolve(spec.trigger["queueName"])
+        client = self._queues.get_queue_client(name)
+        lease = self.options.lease_seconds
+        received = list(
+            client.receive_messages(
+                messages_per_page=min(32, self.queue_settings.batch_size),
+                max_messages=self.queue_settings.batch_size,
+                visibility_timeout=lease,
+            )
+        )
+        if not received:
+            return 0
+        leases: dict[Future[bool], StoredMessage] = {
+            self._pool.submit(self._deliver, spec, message): message for message in received
+        }
+        pending = set(leases)
+        while pending:
+            _, pending = wait(pending, timeout=max(1.0, lease / 2), return_when=FIRST_COMPLETED)
+            for future in pending:  # still running: keep the message invisible, as the host does
+                message = leases[future]
+                try:
+                    renewed = client.update_message(message, visibility_timeout=lease)
+                    message.pop_receipt = renewed.pop_receipt
+                except ResourceNotFoundError:
+                    pass
+        for future, message in leases.items():
+            if future.result():
+                client.delete_message(message)
+            elif message.dequeue_count is not None and message.dequeue_count >= self.queue_settings.max_dequeue_count:
+                self._queues.get_queue_client(f"{name}-poison").send_message(message.content)
+                client.delete_message(message)
+                self.stats.count(self.stats.poisoned, name)
+                _log.error("message %s moved to %s-poison after %d attempts", message.id, name, message.dequeue_count)
+            else:
+                client.update_message(message, visibility_timeout=int(self.queue_settings.visibility_timeout))
+        return len(received)
+
+    def _deliver(self, spec: FunctionSpec, stored: StoredMessage) -> bool:
+        try:
+            body = base64.b64decode(stored.content, validate=True)
+        except (ValueError, TypeError):
+            _log.error("message %s on %s is not base64; the host cannot read it", stored.id, spec.name)
+            self.stats.count(self.stats.failures, spec.name)
+            return False
+        message = QueueMessage(
+            id=stored.id,
+            body=body,
+            dequeue_count=stored.dequeue_count,
+            expiration_time=stored.expires_on,
+            insertion_time=stored.inserted_on,
+            time_next_visible=stored.next_visible_on,
+            pop_receipt=stored.pop_receipt,
+        )
+        ok = self._invoke(spec, {spec.trigger["name"]: message})
+        if ok and self.options.duplicate_delivery:
+            ok = self._invoke(spec, {spec.trigger["name"]: message})
+        return ok
+
+    # --- invoking -----------------------------------------------------------------------------------------
+
+    def _spec(self, name: str, trigger_type: str) -> FunctionSpec:
+        for spec in self.functions:
+            if spec.name == name and spec.trigger_type == trigger_type:
+                return spec
+        raise KeyError(f"no {trigger_type} function named {name}")
+
+    def _invoke(self, spec: FunctionSpec, arguments: dict[str, Any]) -> bool:
+        self.stats.count(self.stats.invocations, spec.name)
+        try:
+            spec.handler(**arguments)
+            return True
+        except Exception:
+            self.stats.count(self.stats.failures, spec.name)
+            _log.exception("function %s failed", spec.name)
+            return False
+
+    # --- driving ------------------------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """One pass: due timers, new blobs, one batch per queue. Returns how many invocations it made."""
+        return self._due_timers() + self._blob_events() + self._queue_pass()
+
+    def backlog(self) -> dict[str, int]:
+        """Messages waiting (visible or not) on every trigger queue."""
+        counts = {}
+        for spec in self.functions:
+            if spec.trigger_type == "queueTrigger":
+                name = self.resolve(spec.trigger["queueName"])
+                counts[name] = self._queues.get_queue_client(name).get_queue_properties().approximate_message_count
+        return counts
+
+    def run_until_idle(self, timeout: float = 120.0) -> None:
+        """Works until no blob is new and every trigger queue is empty, including delayed retries."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._blob_events() + self._queue_pass() == 0:
+                if not any(self.backlog().values()) and self._blob_events() == 0:
+                    return
+                time.sleep(self.options.poll_interval)
+        raise TimeoutError(f"still busy after {timeout} s: {self.backlog()}")
+
+    def serve_forever(self) -> None:
+        """Runs until stop(): timers on schedule, blob events, queue polling with backoff when idle."""
+        idle = self.options.poll_interval
+        while not self._stop.is_set():
+            if self.run_once():
+                idle = self.options.poll_interval
+            else:
+                self._stop.wait(idle)
+                idle = min(idle * 2, self.queue_settings.max_polling_interval)
+
+    def stop(self) -> None:
+        """Ends serve_forever and the worker threads."""
+        self._stop.set()
+        self._pool.shutdown(wait=True)
