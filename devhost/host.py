@@ -12,7 +12,6 @@ It emulates the host; it does not replace the code under test.
 """
 
 import base64
-import hashlib
 import inspect
 import json
 import logging
@@ -22,6 +21,7 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +39,7 @@ from croniter import croniter
 
 from devhost import manifest
 from devhost.app_index import FunctionSpec, binding_problems, index
+from shared.personal_data import digest
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOB_EVENTS_TABLE = "devhostblobevents"
@@ -85,6 +86,8 @@ class HostOptions:
     duplicate_delivery: bool = False
     #: Blob event delivery attempts before the event is dropped (Event Grid gives up too).
     blob_event_attempts: int = 5
+    #: Overrides host.json's visibilityTimeout (the delay before a failed message is offered again).
+    failure_visibility_seconds: int | None = None
 
 
 @dataclass
@@ -139,7 +142,11 @@ class LocalHost:
         self._stop = threading.Event()
         now = datetime.now(UTC)
         self._timers = [
-            _Timer(spec, self.resolve(spec.trigger["schedule"]), self._next_due(self.resolve(spec.trigger["schedule"]), now))
+            _Timer(
+                spec,
+                self.resolve(spec.trigger["schedule"]),
+                self._next_due(self.resolve(spec.trigger["schedule"]), now),
+            )
             for spec in self.functions
             if spec.trigger_type == "timerTrigger"
         ]
@@ -161,15 +168,11 @@ class LocalHost:
         description = manifest.build(self.app)
         for queue in description["queues"]:
             for name in (queue["name"], queue["poison"]):
-                try:
+                with suppress(ResourceExistsError):
                     self._queues.create_queue(name)
-                except ResourceExistsError:
-                    pass
         for name in description["containers"]:
-            try:
+            with suppress(ResourceExistsError):
                 self._blobs.create_container(name)
-            except ResourceExistsError:
-                pass
         for name in [*description["tables"], BLOB_EVENTS_TABLE]:
             self._tables.create_table_if_not_exists(name)
 
@@ -207,7 +210,7 @@ class LocalHost:
             container = self._blobs.get_container_client(container_name)
             prefix = pattern.split("{", 1)[0]
             for blob in container.list_blobs(name_starts_with=prefix or None):
-                key = hashlib.sha256(f"{blob.name}\n{blob.etag}".encode()).hexdigest()
+                key = digest(f"{blob.name}\n{blob.etag}", 64)
                 try:
                     seen = events.get_entity(spec.name, key)
                 except ResourceNotFoundError:
@@ -273,7 +276,10 @@ class LocalHost:
                 self.stats.count(self.stats.poisoned, name)
                 _log.error("message %s moved to %s-poison after %d attempts", message.id, name, message.dequeue_count)
             else:
-                client.update_message(message, visibility_timeout=int(self.queue_settings.visibility_timeout))
+                delay = self.options.failure_visibility_seconds
+                if delay is None:
+                    delay = int(self.queue_settings.visibility_timeout)
+                client.update_message(message, visibility_timeout=delay)
         return len(received)
 
     def _deliver(self, spec: FunctionSpec, stored: StoredMessage) -> bool:

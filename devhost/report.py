@@ -81,7 +81,9 @@ def print_items(items: list[dict[str, Any]], as_json: bool) -> None:
         print(json.dumps(items, indent=2, ensure_ascii=False))
         return
     for item in items:
-        line = f"{item['item_id']:<10} {item['status']:<11} {item['step']:<10} {item['attempts']:>2} {item['reason_code']}"
+        line = (
+            f"{item['item_id']:<10} {item['status']:<11} {item['step']:<10} {item['attempts']:>2} {item['reason_code']}"
+        )
         print(line)
         if item["reason_text"]:
             print(f"{'':<11}{item['reason_text'].splitlines()[0]}")

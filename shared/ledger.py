@@ -13,7 +13,6 @@ Tables (all provisioned by infra/, created locally by devhost from the manifest)
   after the step's effects, and is the marker that makes a redelivered message a no-op.
 """
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from pydantic import Field
 from shared import storage
 from shared.models import BoundaryModel
 from shared.outcomes import TERMINAL, ItemStatus
+from shared.personal_data import digest
 
 RUNS_TABLE = "runs"
 ITEMS_TABLE = "items"
@@ -80,7 +80,7 @@ class ItemRow(BoundaryModel):
     item_id: str
     status: ItemStatus
     step: str = ""
-    attempts: int = 0
+    attempts: int = 0  # 1 + the technical retries the item needed along the chain
     amount: Decimal | None = None
     reference: str = ""  # pseudonymous business reference, never the personal id itself
     reason_code: str = ""
@@ -108,10 +108,10 @@ def _utcnow() -> datetime:
 
 def new_run_id(automation: str, started_at: datetime, run_key: str) -> str:
     """A readable, unique run id: automation, UTC start to the millisecond, and a hash of its source."""
-    digest = hashlib.sha256(run_key.encode("utf-8")).hexdigest()[:6]
+    source = digest(run_key, 6)
     started = started_at.astimezone(UTC)
     # The dash before the milliseconds keeps the id free of CPR-shaped digit runs, so redaction leaves it alone.
-    return f"{automation}.{started:%Y%m%dT%H%M%S}-{started.microsecond // 1000:03d}Z.{digest}"
+    return f"{automation}.{started:%Y%m%dT%H%M%S}-{started.microsecond // 1000:03d}Z.{source}"
 
 
 def run_started_at(run_id: str) -> datetime:
@@ -230,7 +230,7 @@ def open_run_ids() -> list[str]:
 
 def claim_source(automation: str, run_key: str, run_id: str) -> str:
     """The run that owns a source: this run id if the source is new, else the one that claimed it first."""
-    key = hashlib.sha256(run_key.encode("utf-8")).hexdigest()
+    key = digest(run_key, 64)
     partition = f"source-{automation}"
     try:
         storage.table(RUNS_TABLE).create_entity({"PartitionKey": partition, "RowKey": key, "RunId": run_id})

@@ -16,7 +16,7 @@ from shared.personal_data import redact
 
 CONTEXT_FIELDS = ("automation", "run_id", "step", "item_id")
 _context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("log_context", default={})  # noqa: B039
-_installed = False
+_installed: list[bool] = []  # a list, not a global flag, so install() needs no `global`
 
 
 class RedactedError(Exception):
@@ -80,7 +80,6 @@ _STANDARD_ATTRIBUTES = set(logging.LogRecord("x", 0, "x", 0, "x", None, None).__
 
 def install() -> None:
     """Makes every log record in this process structured and redacted (idempotent)."""
-    global _installed
     if _installed:
         return
     make_record = logging.Logger.makeRecord
@@ -91,7 +90,7 @@ def install() -> None:
     logging.Logger.makeRecord = make_sanitised_record  # type: ignore[method-assign]
     # logging's own error report prints the traceback being handled, unredacted, to stderr.
     logging.raiseExceptions = False
-    _installed = True
+    _installed.append(True)
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -25,6 +25,7 @@ class StepMessage(BoundaryModel):
     run_id: str
     step: str
     attempt: int = Field(default=1, ge=1)
+    retries: int = Field(default=0, ge=0, description="Retries the items needed at earlier steps.")
     chunk_id: str
     bucket: int = Field(ge=0)
     data: str = Field(description="Blob (in the work container) holding the chunk's items as JSON lines.")
@@ -54,9 +55,7 @@ def fit_to_queue(message: StepMessage) -> Iterator[StepMessage]:
         raise ValueError(f"one item's message exceeds {MAX_PAYLOAD_BYTES} bytes: {message.items[0].id}")
     half = len(message.items) // 2
     for suffix, part in (("a", message.items[:half]), ("b", message.items[half:])):
-        yield from fit_to_queue(
-            message.model_copy(update={"chunk_id": f"{message.chunk_id}{suffix}", "items": part})
-        )
+        yield from fit_to_queue(message.model_copy(update={"chunk_id": f"{message.chunk_id}{suffix}", "items": part}))
 
 
 def single(message: StepMessage, item: ItemRef, attempt: int) -> StepMessage:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import azure.functions as func
 from azure.core.exceptions import ResourceNotFoundError
@@ -91,7 +91,7 @@ class _ChunkOutcome:
 class Chain:
     """An automation's steps in order, and the queues between them."""
 
-    registry: dict[str, "Chain"] = {}
+    registry: ClassVar[dict[str, "Chain"]] = {}
 
     def __init__(self, automation: str, steps: Sequence[str]) -> None:
         if not steps:
@@ -271,7 +271,7 @@ class Chain:
             item_id="-",
             status=ItemStatus.HANDED_OFF,
             step=message.step,
-            attempts=message.attempt,
+            attempts=message.retries + message.attempt,
             config_version=settings.config_version,
         )
         ended = [
@@ -346,11 +346,23 @@ class Chain:
             data = f"{self.automation}/{message.run_id}/{message.step}/{message.chunk_id}.{message.attempt}.jsonl"
             _write_lines(data, [record for _, record in outcome.done])
             items = tuple(ref.model_copy(update={"line": line}) for line, ref in enumerate(items))
-        self._send(message.model_copy(update={"step": next_step, "attempt": 1, "data": data, "items": items}))
+        self._send(
+            message.model_copy(
+                update={
+                    "step": next_step,
+                    "attempt": 1,
+                    "retries": message.retries + message.attempt - 1,
+                    "data": data,
+                    "items": items,
+                }
+            )
+        )
 
     def _send(self, message: StepMessage, delay_seconds: int = 0) -> None:
         for part in fit_to_queue(message):
-            storage.queue(self.queue_name(part.step)).send_message(part.encode(), visibility_timeout=delay_seconds or None)
+            storage.queue(self.queue_name(part.step)).send_message(
+                part.encode(), visibility_timeout=delay_seconds or None
+            )
 
 
 def _reason(text: str) -> str:

@@ -29,9 +29,7 @@ class Settings(BaseSettings):
     backoff_base_seconds: int = Field(default=30, ge=1, description="First retry delay.")
     backoff_max_seconds: int = Field(default=3600, ge=1, description="Longest retry delay.")
     items_per_bucket: int = Field(default=5000, ge=100, description="Items per ledger partition.")
-    run_closer_schedule: str = Field(
-        default="0 */1 * * * *", description="NCRONTAB (seconds first) of the run closer."
-    )
+    run_closer_schedule: str = Field(default="0 */1 * * * *", description="NCRONTAB (seconds first) of the run closer.")
     code_version: str = Field(default="dev", description="Deployed code version (set by deploy).")
     config_version: str = Field(default="dev", description="Rules/configuration version in force.")
     minutes_per_case: dict[str, Decimal] = Field(

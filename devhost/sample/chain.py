@@ -66,11 +66,17 @@ def parse_rows(text: str) -> list[NewItem]:
 
 
 @bp.function_name("sample_intake")
-@bp.blob_trigger(arg_name="blob", path=f"{INBOX}/{{name}}", connection=WORK_CONNECTION, source=func.BlobSource.EVENT_GRID)
+@bp.blob_trigger(
+    arg_name="blob", path=f"{INBOX}/{{name}}", connection=WORK_CONNECTION, source=func.BlobSource.EVENT_GRID
+)
 def sample_intake(blob: BlobClient) -> None:
     """Blob created in sample-inbox: opens a run for the file and hands its rows to validate."""
     properties = blob.get_blob_properties()
-    text = blob.download_blob(etag=properties.etag, match_condition=MatchConditions.IfNotModified).readall().decode("utf-8-sig")
+    text = (
+        blob.download_blob(etag=properties.etag, match_condition=MatchConditions.IfNotModified)
+        .readall()
+        .decode("utf-8-sig")
+    )
     chain.start_run(
         trigger="blob",
         source=f"{INBOX}/{blob.blob_name}",
@@ -85,7 +91,9 @@ def validate(item: WorkItem) -> None:
         raise BusinessException("UGYLDIGT_CPR", "Personnummeret er ikke gyldigt: fødselsdatoen findes ikke.")
     limit = _settings().sample_amount_limit
     if Decimal(item.data["beloeb"]) > limit:
-        raise BusinessException("BELOEB_OVER_GRAENSE", f"Beløbet er over grænsen for automatisk behandling ({limit} kr.).")
+        raise BusinessException(
+            "BELOEB_OVER_GRAENSE", f"Beløbet er over grænsen for automatisk behandling ({limit} kr.)."
+        )
 
 
 def enrich(item: WorkItem) -> dict[str, Any]:

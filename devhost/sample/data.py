@@ -39,9 +39,9 @@ def sample_file(rows: int = 40, *, seed: int = 7, max_attempts: int = 5, with_pr
     kinds = ["ok"] * rows
     if with_problems:
         special = ["bad_date", "over_limit", "bad_amount", "flaky", "down", "no_nemkonto", "dash_cpr"]
+        stride = max(1, rows // len(special))
         for index, kind in enumerate(special):
-            if index < rows:
-                kinds[(index * 5 + 3) % rows] = kind
+            kinds[(2 + index * stride) % rows] = kind
     for number, kind in enumerate(kinds, start=1):
         row_id = f"S{seed:02d}-{number:06d}"
         person = synthetic_cpr(rng)

@@ -56,7 +56,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return json.loads(self.rfile.read(length) or b"{}")
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         """Control reads."""
         state = self.server.state
         if self.path == "/_control/bookings":
@@ -65,7 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._reply(404, {"error": {"message": "not found"}})
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         """Look-ups, bookings and control writes."""
         state = self.server.state
         body = self._body()

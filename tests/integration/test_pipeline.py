@@ -1,0 +1,167 @@
+"""The step pipeline on Azurite through devhost: outcomes, retries, idempotency, reconciliation."""
+
+import base64
+from collections import Counter
+
+import pytest
+
+from devhost.sample.data import sample_file
+from functions.operations.run_closer import close_run
+from shared import ledger, storage
+from shared.outcomes import ItemStatus
+from shared.personal_data import contains_cpr
+from tests.integration.conftest import make_host
+
+pytestmark = pytest.mark.integration
+MAX_ATTEMPTS = 3  # tests.conftest.TEST_SETTINGS
+
+
+def expected_by_item(sample) -> dict[str, tuple[str, str]]:
+    """The sample's expectations keyed by ledger item id (the row's position in the file)."""
+    return {f"{n:06d}": outcome for n, outcome in enumerate(sample.expected.values(), start=1)}
+
+
+def assert_run_settled(env, name, sample) -> ledger.Run:
+    """Every item in exactly its expected terminal state, each booking made once, the run complete."""
+    run = env.run_for(name)
+    closed = close_run(run.run_id)
+    assert closed is not None
+    items = env.items(closed)
+    assert {i: (row["Status"], row["ReasonCode"]) for i, row in items.items()} == expected_by_item(sample)
+    assert closed.status is ledger.RunStatus.COMPLETE, closed.problems
+    assert closed.expected_items == len(sample.expected)
+    assert closed.amount_total == closed.expected_amount == sample.total
+    booked = {key.split("/")[1] for key in env.bookings()["bookings"] if key.startswith(f"{run.run_id}/")}
+    assert booked == {i for i, row in items.items() if row["Status"] == "done"}
+    return closed
+
+
+def test_chain_settles_every_item_in_exactly_one_terminal_state(sample_env, host):
+    sample = sample_file(rows=30, seed=11, max_attempts=MAX_ATTEMPTS)
+    sample_env.configure_faults(sample)
+    sample_env.drop("chain.csv", sample.text)
+    host.run_until_idle(timeout=120)
+
+    run = assert_run_settled(sample_env, "chain.csv", sample)
+    expected = Counter(status for status, _ in sample.expected.values())
+    assert run.counts == {status: expected.get(status.value, 0) for status in ItemStatus}
+    assert run.reasons == dict(Counter(reason for _, reason in sample.expected.values() if reason))
+    assert set(run.reasons) == {
+        "UGYLDIGT_CPR",
+        "BELOEB_OVER_GRAENSE",
+        "UGYLDIGT_BELOEB",
+        "INGEN_NEMKONTO",
+        "TEKNISK_FEJL",
+    }
+    items = sample_env.items(run)
+    handed = next(row for row in items.values() if row["ReasonCode"] == "TEKNISK_FEJL")
+    assert handed["Attempts"] == MAX_ATTEMPTS and handed["Step"] == "enrich"
+    assert "teknisk fejl" in handed["ReasonText"] and not contains_cpr(handed["ReasonText"])
+    recovered = [row for row in items.values() if row["Status"] == "done" and row["Attempts"] > 1]
+    assert recovered, "the flaky items should have recovered on a later attempt"
+    # every booking request was answered once: no step did its work twice
+    assert set(sample_env.bookings()["requests"].values()) == {1}
+    # history is one row per chunk transition, not per item per step
+    history = ledger.transitions(run.run_id)
+    assert 0 < len(history) < len(items)
+    assert {row["Step"] for row in history} == {"validate", "enrich", "book"}
+    assert sum(row["TechnicalHandoff"] for row in history) == 1
+
+
+def test_every_message_delivered_twice_changes_nothing(sample_env):
+    sample = sample_file(rows=20, seed=12, max_attempts=MAX_ATTEMPTS)
+    sample_env.configure_faults(sample)
+    doubled = make_host(sample_env, duplicate_delivery=True)
+    sample_env.drop("twice.csv", sample.text)
+    doubled.run_until_idle(timeout=120)
+    doubled.stop()
+
+    run = assert_run_settled(sample_env, "twice.csv", sample)
+    assert set(sample_env.bookings()["requests"].values()) == {1}
+    history = ledger.transitions(run.run_id)
+    keys = Counter(row["RowKey"] for row in history)
+    assert set(keys.values()) == {1}
+
+
+def test_a_repeated_blob_event_starts_no_second_run(sample_env, host):
+    sample = sample_file(rows=5, seed=13, with_problems=False)
+    sample_env.drop("repeat.csv", sample.text)
+    host.run_until_idle()
+    intake = next(spec for spec in host.functions if spec.name == "sample_intake")
+    blob = storage.container("sample-inbox").get_blob_client("repeat.csv")
+    intake.handler(blob=blob)  # Event Grid delivers at least once
+    host.run_until_idle()
+    run = assert_run_settled(sample_env, "repeat.csv", sample)
+    assert run.counts[ItemStatus.DONE] == 5
+
+
+def test_a_source_with_nothing_in_it_still_records_a_run(sample_env, host):
+    sample_env.drop("empty.csv", "id;cpr;navn;beloeb\n")
+    host.run_until_idle()
+    run = sample_env.run_for("empty.csv")
+    assert run.status is ledger.RunStatus.COMPLETE
+    assert run.expected_items == 0 and run.ended_at is not None
+    assert run.run_id not in ledger.open_run_ids()
+
+
+def test_open_run_names_its_missing_items_and_a_lost_item_never_completes(sample_env, host):
+    sample = sample_file(rows=10, seed=14, with_problems=False)
+    sample_env.drop("lost.csv", sample.text)
+    host._blob_events()  # intake only: the items are created but no step has run
+    run = sample_env.run_for("lost.csv")
+    opened = close_run(run.run_id)
+    assert opened is not None and opened.status is ledger.RunStatus.OPEN
+    assert opened.missing_count == 10 and opened.missing[0] == "000001"
+
+    host.run_until_idle()
+    storage.table(ledger.ITEMS_TABLE).delete_entity(ledger.items_partition(run.run_id, 0), "000009")
+    closed = close_run(run.run_id)
+    assert closed is not None and closed.status is ledger.RunStatus.UNRECONCILED
+    assert closed.problems == (
+        "ledger has 9 items, the input had 10",
+        f"ledger amounts sum to {closed.amount_total}, the input to {sample.total}",
+    )
+    assert run.run_id in ledger.open_run_ids()
+
+
+def test_unreadable_message_goes_to_poison_and_replays_after_a_fix(sample_env, host):
+    raw = storage.queue_service().get_queue_client("sample-validate")
+    raw.send_message("this is not base64 {")
+    host.run_until_idle(timeout=60)
+    poison = storage.queue_service().get_queue_client("sample-validate-poison")
+    (message,) = poison.receive_messages(max_messages=32, visibility_timeout=1)
+    assert message.content == "this is not base64 {"
+    assert host.stats.poisoned["sample-validate"] == 1
+    assert host.stats.failures["sample_validate"] == 5  # host.json maxDequeueCount
+    poison.delete_message(message)
+
+
+def test_a_valid_message_that_fails_every_time_ends_in_poison_not_silence(sample_env, host, monkeypatch):
+    sample = sample_file(rows=3, seed=15, with_problems=False)
+    monkeypatch.setattr("shared.ledger.chunk_already_done", lambda *a: (_ for _ in ()).throw(OSError("storage down")))
+    sample_env.drop("poison.csv", sample.text)
+    host.run_until_idle(timeout=60)
+    poison = storage.queue_service().get_queue_client("sample-validate-poison")
+    messages = list(poison.receive_messages(max_messages=32, visibility_timeout=1))
+    assert len(messages) == 1
+    body = base64.b64decode(messages[0].content)
+    assert b'"step":"validate"' in body and not contains_cpr(body.decode())
+    # replay (what `devhost replay` does) after the "fix"
+    monkeypatch.undo()
+    for message in messages:
+        storage.queue_service().get_queue_client("sample-validate").send_message(message.content)
+        poison.delete_message(message)
+    host.run_until_idle(timeout=60)
+    assert_run_settled(sample_env, "poison.csv", sample)
+
+
+def test_no_cpr_in_any_blob_queue_or_table_key(sample_env):
+    names = [b.name for c in storage.blob_service().list_containers() for b in storage.container(c.name).list_blobs()]
+    names += [q.name for q in storage.queue_service().list_queues()]
+    for table in ledger.TABLES:
+        names += [
+            f"{e['PartitionKey']}/{e['RowKey']}"
+            for e in storage.table(table).list_entities(select=["PartitionKey", "RowKey"])
+        ]
+    assert names
+    assert [n for n in names if contains_cpr(n)] == []

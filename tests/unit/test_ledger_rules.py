@@ -1,0 +1,60 @@
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from shared.ledger import RunStatus, bucket_count, items_partition, new_run_id, reconcile, run_row_key, run_started_at
+from shared.outcomes import ItemStatus
+from shared.personal_data import redact
+
+
+def rows(*specs: tuple[str, str, str]) -> list[dict[str, str]]:
+    return [{"ItemId": i, "Status": s, "Amount": a, "ReasonCode": ""} for i, s, a in specs]
+
+
+def test_run_ids_sort_newest_first_and_survive_redaction():
+    start = datetime(2026, 11, 24, 5, 14, 38, 267000, tzinfo=UTC)
+    older = new_run_id("sample", start, "a.csv@1")
+    newer = new_run_id("sample", start + timedelta(milliseconds=1), "a.csv@1")
+    assert run_started_at(older) == start
+    assert run_row_key(newer) < run_row_key(older)
+    assert redact(older) == older and redact(items_partition(older, 3)) == items_partition(older, 3)
+    assert new_run_id("sample", start, "a.csv@1") == older != new_run_id("sample", start, "b.csv@1")
+
+
+def test_bucket_count_spreads_large_runs_and_is_bounded():
+    assert bucket_count(0, 5000) == 1
+    assert bucket_count(5000, 5000) == 1
+    assert bucket_count(100_000, 5000) == 20
+    assert bucket_count(10_000_000, 5000) == 64
+
+
+def test_complete_when_every_item_is_terminal_and_totals_reconcile():
+    result = reconcile(
+        3,
+        Decimal("30.50"),
+        rows(("1", "done", "10.25"), ("2", "handed_off", "20.25"), ("3", "rejected", "")),
+    )
+    assert result.status is RunStatus.COMPLETE
+    assert result.counts[ItemStatus.DONE] == 1 and result.counts[ItemStatus.REJECTED] == 1
+    assert result.amount_total == Decimal("30.50")
+
+
+def test_open_while_items_are_pending_and_says_which():
+    result = reconcile(3, Decimal(3), rows(("1", "done", "1"), ("2", "pending", "1"), ("3", "pending", "1")))
+    assert result.status is RunStatus.OPEN
+    assert result.missing == ("2", "3") and result.missing_count == 2
+
+
+def test_unreconciled_when_an_item_is_missing_from_the_ledger():
+    result = reconcile(3, Decimal(3), rows(("1", "done", "1"), ("2", "done", "1")))
+    assert result.status is RunStatus.UNRECONCILED
+    assert "ledger has 2 items, the input had 3" in result.problems[0]
+
+
+def test_unreconciled_when_amounts_disagree_with_the_control_total():
+    result = reconcile(2, Decimal("2.00"), rows(("1", "done", "1.00"), ("2", "done", "1.01")))
+    assert result.status is RunStatus.UNRECONCILED
+    assert "2.01" in result.problems[0]
+
+
+def test_zero_item_run_is_complete():
+    assert reconcile(0, Decimal(0), []).status is RunStatus.COMPLETE

@@ -1,0 +1,74 @@
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from shared.messages import MAX_PAYLOAD_BYTES, ItemRef, StepMessage, chunked, fit_to_queue, payload_size, single
+from shared.pipeline import Chain, backoff_seconds
+
+
+def message(items: int, *, chunk_id: str = "c00000", id_width: int = 6) -> StepMessage:
+    return StepMessage(
+        automation="sample",
+        run_id="sample.20261124T051438-267Z.2d7116",
+        step="validate",
+        chunk_id=chunk_id,
+        bucket=0,
+        data="sample/run/intake/c00000.jsonl",
+        items=tuple(ItemRef(id=f"{n:0{id_width}d}", line=n) for n in range(items)),
+    )
+
+
+def test_backoff_doubles_from_base_and_is_capped():
+    assert [backoff_seconds(a, 30, 3600) for a in range(1, 9)] == [30, 60, 120, 240, 480, 960, 1920, 3600]
+    assert backoff_seconds(1, 1, 2) == 1 and backoff_seconds(5, 1, 2) == 2
+
+
+def test_a_chunk_of_a_few_hundred_fits_in_one_message():
+    msg = message(500)
+    assert list(fit_to_queue(msg)) == [msg]
+    assert payload_size(msg) < MAX_PAYLOAD_BYTES
+
+
+def test_an_oversized_chunk_is_split_until_every_part_fits_and_nothing_is_lost():
+    msg = message(3000, id_width=40)
+    assert payload_size(msg) > MAX_PAYLOAD_BYTES
+    parts = list(fit_to_queue(msg))
+    assert len(parts) > 1
+    assert all(payload_size(p) <= MAX_PAYLOAD_BYTES for p in parts)
+    # base64 of the largest part stays under the queue's 64 KiB
+    assert all(len(p.encode().encode()) * 4 / 3 <= 64 * 1024 for p in parts)
+    assert [i for p in parts for i in p.items] == list(msg.items)
+    assert len({p.chunk_id for p in parts}) == len(parts)
+
+
+def test_a_failing_item_leaves_its_chunk_as_a_chunk_of_one():
+    msg = message(5)
+    retry = single(msg, msg.items[2], attempt=2)
+    assert retry.items == (msg.items[2],)
+    assert retry.attempt == 2
+    assert retry.chunk_id == "c00000~000002"
+    assert retry.data == msg.data
+    # retrying a chunk of one keeps its id, so each attempt has one history row
+    assert single(retry, retry.items[0], attempt=3).chunk_id == retry.chunk_id
+
+
+def test_chunked_numbers_consecutive_chunks():
+    refs = [ItemRef(id=str(n), line=0) for n in range(7)]
+    assert [(n, len(c)) for n, c in chunked(refs, 3)] == [(0, 3), (1, 3), (2, 1)]
+
+
+def test_message_round_trips_and_rejects_garbage_without_echoing_it():
+    msg = message(3)
+    assert StepMessage.decode(msg.encode().encode()) == msg
+    with pytest.raises(ValidationError) as error:
+        StepMessage.decode(json.dumps({"automation": "2412581234"}))
+    assert "2412581234" not in str(error.value)
+
+
+def test_queue_names_are_valid_storage_queue_names():
+    chain = Chain("vendor_onboarding_unit", ["check_cvr", "create"])
+    assert chain.queues == ("vendor-onboarding-unit-check-cvr", "vendor-onboarding-unit-create")
+    with pytest.raises(ValueError, match="no step"):
+        chain.queue_name("missing")
+    del Chain.registry["vendor_onboarding_unit"]
