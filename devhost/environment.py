@@ -20,9 +20,9 @@ def local_settings() -> dict[str, str]:
 
 
 def apply(connection_string: str, **overrides: str) -> dict[str, str]:
-    """Puts the local settings, this storage and any overrides into the environment; forgets cached clients."""
-    values = {**local_settings(), "AzureWebJobsStorage": connection_string, "WorkStorage": connection_string}
-    values.update(overrides)
+    """Sets app settings: overrides, else the environment, else local settings; storage is this connection."""
+    values = {name: os.environ.get(name, value) for name, value in local_settings().items()}
+    values |= {"AzureWebJobsStorage": connection_string, "WorkStorage": connection_string, **overrides}
     os.environ.update(values)
     get_settings.cache_clear()
     storage.reset_clients()

@@ -1,0 +1,37 @@
+"""The manifest devhost generates for the infrastructure checks, and the documented settings."""
+
+import json
+from pathlib import Path
+
+from devhost.app_index import load_app
+from devhost.manifest import build
+from shared.events import Event
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_deployed_manifest_names_everything_the_code_uses():
+    manifest = build(load_app("function_app:app"))
+    assert [f["name"] for f in manifest["functions"]] == ["run_closer"]
+    assert manifest["tables"] == ["history", "items", "runs"]
+    assert "work" in manifest["containers"]
+    assert manifest["connections"] == ["AzureWebJobsStorage", "WorkStorage"]
+    assert set(manifest["events"]) == {e.value for e in Event}
+    assert "RUN_CLOSER_SCHEDULE" in {s["name"] for s in manifest["settings"]}
+
+
+def test_sample_manifest_lists_every_queue_with_its_poison_twin_and_the_inbox():
+    manifest = build(load_app("devhost.sample.app:app"))
+    assert manifest["queues"] == [
+        {"name": q, "poison": f"{q}-poison"} for q in ("sample-book", "sample-enrich", "sample-validate")
+    ]
+    assert "sample-inbox" in manifest["containers"]
+
+
+def test_every_setting_is_documented_in_the_example_local_settings():
+    example = json.loads((ROOT / "local.settings.example.json").read_text())
+    manifest = build(load_app("function_app:app"))
+    names = {s["name"] for s in manifest["settings"]} | set(manifest["connections"])
+    assert names <= set(example["Values"])
+    assert set(example["Values"]) == set(example["Descriptions"])
+    assert all(example["Descriptions"][name].strip() for name in example["Values"])
