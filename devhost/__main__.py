@@ -157,7 +157,7 @@ def cmd_drain(args: argparse.Namespace) -> None:
     state = _running()
     host = LocalHost(load_app(state.get("app", args.app)), connection_string=state["connection_string"])
     deadline = time.monotonic() + args.timeout
-    while any(backlog := host.backlog()):
+    while any((backlog := host.backlog()).values()):
         if time.monotonic() > deadline:
             raise SystemExit(f"not drained after {args.timeout} s: {backlog}")
         time.sleep(0.5)

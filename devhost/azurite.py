@@ -76,6 +76,14 @@ def start(*, in_memory: bool = True, log_dir: Path | None = None, timeout: float
         "--skipApiVersionCheck",
         "--loose",
         "--disableProductStyleUrl",
+        # Azure keeps idle connections for minutes; Azurite's 5 s default closes pooled connections under the
+        # SDK, which does not retry a non-idempotent request (a batch, a merge) on the reset that follows.
+        "--blobKeepAliveTimeout",
+        "120",
+        "--queueKeepAliveTimeout",
+        "120",
+        "--tableKeepAliveTimeout",
+        "120",
         "--blobHost",
         "127.0.0.1",
         "--queueHost",

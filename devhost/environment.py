@@ -8,7 +8,8 @@ from shared import storage
 from shared.settings import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE_FILE = ROOT / ".devhost" / "state.json"
+#: Where `devhost start` tells the other verbs how to reach it (DEVHOST_STATE moves it, for tests).
+STATE_FILE = Path(os.environ.get("DEVHOST_STATE", ROOT / ".devhost" / "state.json"))
 
 
 def local_settings() -> dict[str, str]:
@@ -31,7 +32,7 @@ def apply(connection_string: str, **overrides: str) -> dict[str, str]:
 
 def save_state(**state: str | int) -> None:
     """Records where a running `devhost start` environment is, for the other verbs."""
-    STATE_FILE.parent.mkdir(exist_ok=True)
+    STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
     STATE_FILE.write_text(json.dumps(state, indent=2))
 
 

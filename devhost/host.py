@@ -43,6 +43,7 @@ from shared.personal_data import digest
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOB_EVENTS_TABLE = "devhostblobevents"
+EVENT_GRID_AGENT = "devhost-eventgrid"
 #: HTTP routes come once the app has an HTTP function.
 SUPPORTED_TRIGGERS = frozenset({"queueTrigger", "timerTrigger", "blobTrigger"})
 _log = logging.getLogger("devhost")
@@ -136,7 +137,8 @@ class LocalHost:
             raise RuntimeError(f"devhost cannot host these triggers yet: {unsupported}")
         self.stats = Stats()
         self._queues = QueueServiceClient.from_connection_string(connection_string)
-        self._blobs = BlobServiceClient.from_connection_string(connection_string)
+        # Tagged so that request counts can tell Event Grid's emulation (free in Azure) from the app's work.
+        self._blobs = BlobServiceClient.from_connection_string(connection_string, user_agent=EVENT_GRID_AGENT)
         self._tables = TableServiceClient.from_connection_string(connection_string)
         self._pool = ThreadPoolExecutor(max_workers=max(4, self.queue_settings.batch_size), thread_name_prefix="fn")
         self._stop = threading.Event()
@@ -258,15 +260,16 @@ class LocalHost:
             self._pool.submit(self._deliver, spec, message): message for message in received
         }
         pending = set(leases)
+        renew_at = time.monotonic() + lease / 2
         while pending:
-            _, pending = wait(pending, timeout=max(1.0, lease / 2), return_when=FIRST_COMPLETED)
-            for future in pending:  # still running: keep the message invisible, as the host does
-                message = leases[future]
-                try:
-                    renewed = client.update_message(message, visibility_timeout=lease)
-                    message.pop_receipt = renewed.pop_receipt
-                except ResourceNotFoundError:
-                    pass
+            _, pending = wait(pending, timeout=max(0.0, renew_at - time.monotonic()), return_when=FIRST_COMPLETED)
+            if pending and time.monotonic() >= renew_at:
+                # Still running halfway through the lease: keep the messages invisible, as the host does.
+                for future in pending:
+                    with suppress(ResourceNotFoundError):
+                        renewed = client.update_message(leases[future], visibility_timeout=lease)
+                        leases[future].pop_receipt = renewed.pop_receipt
+                renew_at = time.monotonic() + lease / 2
         for future, message in leases.items():
             if future.result():
                 client.delete_message(message)

@@ -43,19 +43,21 @@ def print_runs(runs: list[ledger.Run], as_json: bool) -> None:
     if as_json:
         print(json.dumps(summaries, indent=2))
         return
-    print(f"{'run':<48} {'status':<12} {'items':>6} {'done':>6} {'person':>6} {'rejected':>8} {'rate':>6}")
+    print(
+        f"{'run':<40} {'status':<12} {'items':>6} {'done':>6} {'person':>6} {'rejected':>8} {'rate':>6} {'min saved':>9}"
+    )
     for s in summaries:
         counts = s["counts"]
         print(
-            f"{s['run_id']:<48} {s['status']:<12} {s['expected_items']:>6} {counts['done']:>6} "
-            f"{counts['handed_off']:>6} {counts['rejected']:>8} {s['automation_rate'] or '-':>6}"
+            f"{s['run_id']:<40} {s['status']:<12} {s['expected_items']:>6} {counts['done']:>6} "
+            f"{counts['handed_off']:>6} {counts['rejected']:>8} {s['automation_rate'] or '-':>6} {s['minutes_saved']:>9}"
         )
         for code, n in sorted(s["reasons"].items()):
-            print(f"{'':<50}{code}: {n}")
+            print(f"{'':<42}{code}: {n}")
         for problem in s["problems"]:
-            print(f"{'':<50}PROBLEM: {problem}")
+            print(f"{'':<42}PROBLEM: {problem}")
         if s["missing_count"]:
-            print(f"{'':<50}missing {s['missing_count']}: {', '.join(s['missing'])}")
+            print(f"{'':<42}missing {s['missing_count']}: {', '.join(s['missing'])}")
 
 
 def item_summaries(run: ledger.Run, status: ItemStatus | None) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 3  # how long a crashed host's messages stay invisible
 
 
-def devhost(env, log_dir: Path, name: str, *extra: str) -> subprocess.Popen[bytes]:
+def devhost(env, log_dir: Path, name: str, *extra: str, until_idle: bool = True) -> subprocess.Popen[bytes]:
     log = log_dir / f"devhost-{name}.log"
     args = [
         sys.executable,
@@ -42,7 +42,7 @@ def devhost(env, log_dir: Path, name: str, *extra: str) -> subprocess.Popen[byte
         str(LEASE_SECONDS),
         "--poll-interval",
         "0.05",
-        "--until-idle",
+        *(["--until-idle"] if until_idle else []),
         *extra,
     ]
     stderr = (log_dir / f"devhost-{name}.stderr").open("ab")
