@@ -1,9 +1,13 @@
 """The step pipeline on Azurite through devhost: outcomes, retries, idempotency, reconciliation."""
 
 import base64
+import threading
+import time
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
+from croniter import croniter
 
 from devhost.sample.data import sample_file
 from functions.operations.run_closer import close_run
@@ -165,3 +169,27 @@ def test_no_cpr_in_any_blob_queue_or_table_key(sample_env):
         ]
     assert names
     assert [n for n in names if contains_cpr(n)] == []
+
+
+def test_a_new_version_of_a_blob_is_a_new_event(sample_env, host):
+    sample = sample_file(rows=3, seed=16, with_problems=False)
+    sample_env.drop("versioned.csv", sample.text)
+    host.run_until_idle()
+    sample_env.drop("versioned.csv", sample.text)  # same name, new ETag
+    host.run_until_idle()
+    runs = [r for r in ledger.newest_runs("sample", 200) if r.source == "sample-inbox/versioned.csv"]
+    assert len(runs) == 2
+
+
+def test_timers_fire_on_their_ncrontab_schedule_seconds_first(sample_env, monkeypatch):
+    monkeypatch.setenv("RUN_CLOSER_SCHEDULE", "*/1 * * * * *")  # every second: six fields, seconds first
+    ticking = make_host(sample_env)
+    thread = threading.Thread(target=ticking.serve_forever, daemon=True)
+    thread.start()
+    time.sleep(3.5)
+    ticking.stop()
+    thread.join(timeout=30)
+    assert 2 <= ticking.stats.invocations.get("run_closer", 0) <= 5
+    assert croniter("0 30 2 * * *", datetime(2026, 1, 1, tzinfo=UTC), second_at_beginning=True).get_next(
+        datetime
+    ) == datetime(2026, 1, 1, 2, 30, tzinfo=UTC)
