@@ -22,7 +22,7 @@ class RequestCounter:
         """Wraps the transport's send."""
         counter = self
 
-        def send(transport: RequestsTransport, request, **kwargs):  # noqa: ANN001, ANN202
+        def send(transport: RequestsTransport, request, **kwargs):  # noqa: ANN001, ANN003, ANN202
             response = counter._original(transport, request, **kwargs)
             counter.record(request, response)
             return response

@@ -44,13 +44,15 @@ def print_runs(runs: list[ledger.Run], as_json: bool) -> None:
         print(json.dumps(summaries, indent=2))
         return
     print(
-        f"{'run':<40} {'status':<12} {'items':>6} {'done':>6} {'person':>6} {'rejected':>8} {'rate':>6} {'min saved':>9}"
+        f"{'run':<40} {'status':<12} {'items':>6} {'done':>6} {'person':>6} {'rejected':>8} {'rate':>6} "
+        f"{'min saved':>9}"
     )
     for s in summaries:
         counts = s["counts"]
         print(
             f"{s['run_id']:<40} {s['status']:<12} {s['expected_items']:>6} {counts['done']:>6} "
-            f"{counts['handed_off']:>6} {counts['rejected']:>8} {s['automation_rate'] or '-':>6} {s['minutes_saved']:>9}"
+            f"{counts['handed_off']:>6} {counts['rejected']:>8} {s['automation_rate'] or '-':>6} "
+            f"{s['minutes_saved']:>9}"
         )
         for code, n in sorted(s["reasons"].items()):
             print(f"{'':<42}{code}: {n}")

@@ -188,6 +188,7 @@ class Chain:
             ]
             # A resumed intake never rewrites a row: a chunk sent before the crash may have ended it already.
             ledger.write_items(rows, created=True)
+            self._emit_outcomes([row for row in rows if row.status is ItemStatus.REJECTED])
             pending = tuple(
                 ref.model_copy(update={"line": line})
                 for line, (ref, item) in enumerate(zip(chunk_refs, chunk_items, strict=True))
@@ -222,26 +223,23 @@ class Chain:
             started = time.perf_counter()
             outcome = self._work_chunk(message, work)
             technical_handoffs = self._settle(message, outcome)
-            ledger.record_transition(
-                ledger.ChunkTransition(
-                    run_id=message.run_id,
-                    step=step,
-                    chunk_id=message.chunk_id,
-                    attempt=message.attempt,
-                    items=len(message.items),
-                    done=len(outcome.done),
-                    business=len(outcome.business),
-                    retried=len(outcome.failed) - technical_handoffs,
-                    technical_handoff=technical_handoffs,
-                )
+            transition = ledger.ChunkTransition(
+                run_id=message.run_id,
+                step=step,
+                chunk_id=message.chunk_id,
+                attempt=message.attempt,
+                items=len(message.items),
+                done=len(outcome.done),
+                business=len(outcome.business),
+                retried=len(outcome.failed) - technical_handoffs,
+                technical_handoff=technical_handoffs,
             )
-            _log.info(
-                "chunk %s: %d done, %d to a person, %d failed technically in %.0f ms",
-                message.chunk_id,
-                len(outcome.done),
-                len(outcome.business),
-                len(outcome.failed),
-                (time.perf_counter() - started) * 1000,
+            ledger.record_transition(transition)
+            emit(
+                Event.CHUNK_COMPLETED,
+                automation=self.automation,
+                duration_ms=round((time.perf_counter() - started) * 1000),
+                **transition.model_dump(),
             )
 
     def _work_chunk(self, message: StepMessage, work: StepWork) -> _ChunkOutcome:
@@ -284,15 +282,7 @@ class Chain:
         if last_step:
             ended += [row.model_copy(update={"item_id": ref.id, "status": ItemStatus.DONE}) for ref, _ in outcome.done]
         ledger.write_items(ended, created=False)
-        for item in ended:
-            emit(
-                Event.ITEM_OUTCOME,
-                automation=self.automation,
-                run_id=message.run_id,
-                item_id=item.item_id,
-                outcome=item.status.value,
-                reason_code=item.reason_code,
-            )
+        self._emit_outcomes(ended)
 
         technical_handoffs = 0
         for ref, error in outcome.failed:
@@ -326,18 +316,22 @@ class Chain:
                     step=message.step,
                     reason_code=TECHNICAL_FAILURE,
                 )
-                emit(
-                    Event.ITEM_OUTCOME,
-                    automation=self.automation,
-                    run_id=message.run_id,
-                    item_id=ref.id,
-                    outcome=ItemStatus.HANDED_OFF.value,
-                    reason_code=TECHNICAL_FAILURE,
-                )
+                self._emit_outcomes([handed])
 
         if outcome.done and not last_step:
             self._forward(message, outcome)
         return technical_handoffs
+
+    def _emit_outcomes(self, ended: Sequence[ledger.ItemRow]) -> None:
+        for item in ended:
+            emit(
+                Event.ITEM_OUTCOME,
+                automation=self.automation,
+                run_id=item.run_id,
+                item_id=item.item_id,
+                outcome=item.status.value,
+                reason_code=item.reason_code,
+            )
 
     def _forward(self, message: StepMessage, outcome: _ChunkOutcome) -> None:
         next_step = self.steps[self.steps.index(message.step) + 1]

@@ -63,7 +63,8 @@ def test_verbs_against_a_running_host(sample_env, log_dir, tmp_path):
     assert run["automation_rate"] is not None
 
     handed = json.loads(cli(state, "items", run["run_id"], "--status", "handed_off", "--json"))
-    assert {i["reason_code"] for i in handed} == {"UGYLDIGT_CPR", "BELOEB_OVER_GRAENSE", "INGEN_NEMKONTO", "TEKNISK_FEJL"}
+    reasons = {"UGYLDIGT_CPR", "BELOEB_OVER_GRAENSE", "INGEN_NEMKONTO", "TEKNISK_FEJL"}
+    assert {i["reason_code"] for i in handed} == reasons
     assert all(i["reason_text"] for i in handed)
 
     poison = storage.queue("sample-book-poison")

@@ -21,8 +21,8 @@ class FakeStorage:
         self.sent: list[tuple[StepMessage, int]] = []
         self.blobs: dict[str, list[dict[str, Any]]] = {"d": [{"n": n, "cpr": CPR} for n in range(4)]}
         monkeypatch.setattr("shared.pipeline._read_lines", lambda blob: self.blobs[blob])
-        monkeypatch.setattr("shared.pipeline._write_lines", lambda blob, records: self.blobs.__setitem__(blob, records))
-        monkeypatch.setattr("shared.ledger.chunk_already_done", lambda *key: "/".join(map(str, key)) in self.transitions)
+        monkeypatch.setattr("shared.pipeline._write_lines", self.blobs.__setitem__)
+        monkeypatch.setattr("shared.ledger.chunk_already_done", lambda *k: "/".join(map(str, k)) in self.transitions)
         monkeypatch.setattr(
             "shared.ledger.record_transition",
             lambda t: self.transitions.__setitem__(f"{t.run_id}/{t.step}/{t.chunk_id}/{t.attempt}", t),
