@@ -3,6 +3,10 @@
 import azure.functions as func
 
 from functions import operations
+from shared.logs import install as install_logging
+
+# Before any function logs: every record gets run/item context and loses anything CPR-shaped.
+install_logging()
 
 #: Every blueprint of the deployed app; devhost's sample app registers these too.
 BLUEPRINTS: tuple[func.Blueprint, ...] = (operations.bp,)
