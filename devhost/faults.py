@@ -1,4 +1,4 @@
-"""Process-kill injection for crash tests: `devhost serve --kill-after shared.ledger:write_items:3`.
+"""Process-kill injection for crash tests: `devhost serve --kill-after shared.ledger:create_items:3`.
 
 The named callable is wrapped so the whole process dies (as a host instance does when it is recycled or
 crashes) right before or right after its N-th call. Only devhost installs this; the app never sees it.

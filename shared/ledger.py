@@ -22,13 +22,13 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import UpdateMode
-from pydantic import Field
+from azure.data.tables import TableTransactionError, UpdateMode
+from pydantic import Field, field_validator
 
 from shared import storage
 from shared.models import BoundaryModel
 from shared.outcomes import TERMINAL, ItemStatus
-from shared.personal_data import digest
+from shared.personal_data import contains_cpr, digest
 
 RUNS_TABLE = "runs"
 ITEMS_TABLE = "items"
@@ -83,9 +83,16 @@ class ItemRow(BoundaryModel):
     attempts: int = 0  # 1 + the technical retries the item needed along the chain
     amount: Decimal | None = None
     reference: str = ""  # pseudonymous business reference, never the personal id itself
-    reason_code: str = ""
+    reason_code: str = Field(default="", pattern=r"^([A-Z][A-Z0-9_]{2,49})?$")
     reason_text: str = ""
     config_version: str = ""
+
+    @field_validator("reference", "reason_text")
+    @classmethod
+    def _no_cpr(cls, value: str) -> str:
+        if contains_cpr(value):
+            raise ValueError("a CPR-shaped number may not be stored as a reference or reason text")
+        return value
 
 
 class ChunkTransition(BoundaryModel):
@@ -130,6 +137,12 @@ def run_row_key(run_id: str) -> str:
 def items_partition(run_id: str, bucket: int) -> str:
     """PartitionKey of a run's items in one bucket."""
     return f"{run_id}.{bucket:03d}"
+
+
+def item_ids(count: int) -> list[str]:
+    """The ids of a run's items: their position in the input, zero-padded so they sort as they came."""
+    width = max(6, len(str(count)))
+    return [f"{n:0{width}d}" for n in range(1, count + 1)]
 
 
 def bucket_count(items: int, items_per_bucket: int) -> int:
@@ -193,9 +206,14 @@ def save_run(run: Run) -> None:
     storage.table(RUNS_TABLE).upsert_entity(_run_entity(run), mode=UpdateMode.REPLACE)
     index = {"PartitionKey": OPEN_RUNS_PARTITION, "RowKey": run.run_id, "Automation": run.automation}
     if run.status is RunStatus.COMPLETE:
-        storage.table(RUNS_TABLE).delete_entity(OPEN_RUNS_PARTITION, run.run_id)
+        forget_open_run(run.run_id)
     else:
         storage.table(RUNS_TABLE).upsert_entity(index)
+
+
+def forget_open_run(run_id: str) -> None:
+    """Removes a run from the open-runs index (idempotent)."""
+    storage.table(RUNS_TABLE).delete_entity(OPEN_RUNS_PARTITION, run_id)
 
 
 def get_run(run_id: str) -> Run | None:
@@ -274,33 +292,65 @@ def _batched(entities: Sequence[dict[str, Any]]) -> Iterator[list[dict[str, Any]
             yield rows[start : start + BATCH_LIMIT]
 
 
-def write_items(rows: Sequence[ItemRow], *, created: bool) -> None:
-    """Writes item rows in batch transactions of one partition each; a repeat writes the same rows again."""
+class ItemEndedElsewhereError(RuntimeError):
+    """An item this step meant to end was ended meanwhile by another delivery; the step must run again."""
+
+
+def create_items(rows: Sequence[ItemRow]) -> None:
+    """Writes new item rows in batch transactions, never over an existing row (a repeated intake is harmless)."""
     now = _utcnow()
-    entities = [_item_entity(row, now, created=created) for row in rows]
-    # Creation replaces (a repeated intake starts the row afresh); an ending merges, keeping creation facts.
-    operation = ("upsert", {"mode": UpdateMode.REPLACE if created else UpdateMode.MERGE})
-    for batch in _batched(entities):
-        storage.table(ITEMS_TABLE).submit_transaction([(operation[0], e, operation[1]) for e in batch])
-
-
-def end_item_once(row: ItemRow) -> bool:
-    """Ends one item unless it already ended (first terminal state wins); False when it had ended."""
     table = storage.table(ITEMS_TABLE)
-    try:
-        current = table.get_entity(items_partition(row.run_id, row.bucket), row.item_id)
-    except ResourceNotFoundError:
-        current = None
-    if current is not None and ItemStatus(current["Status"]) in TERMINAL:
-        return False
-    entity = _item_entity(row, _utcnow(), created=False)
-    if current is None:
-        table.upsert_entity(entity, mode=UpdateMode.MERGE)
-    else:
-        table.update_entity(
-            entity, mode=UpdateMode.MERGE, etag=current.metadata["etag"], match_condition=MatchConditions.IfNotModified
-        )
-    return True
+    for batch in _batched([_item_entity(row, now, created=True) for row in rows]):
+        try:
+            table.submit_transaction([("create", entity) for entity in batch])
+        except TableTransactionError as error:
+            if error.error_code != "EntityAlreadyExists":
+                raise
+            # A repeated or concurrent intake: create only what is missing; existing rows may have ended.
+            existing = set(_rows_in_range(batch[0]["PartitionKey"], [e["RowKey"] for e in batch]))
+            missing = [entity for entity in batch if entity["RowKey"] not in existing]
+            if missing:
+                table.submit_transaction([("create", entity) for entity in missing])
+
+
+def chunk_rows(run_id: str, bucket: int, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The current rows of a chunk's items (one range query), by item id."""
+    return _rows_in_range(items_partition(run_id, bucket), ids)
+
+
+def _rows_in_range(partition: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    wanted = set(ids)
+    entities = storage.table(ITEMS_TABLE).query_entities(
+        "PartitionKey eq @pk and RowKey ge @first and RowKey le @last",
+        parameters={"pk": partition, "first": min(ids), "last": max(ids)},
+        select=["RowKey", "Status"],
+    )
+    return {entity["RowKey"]: entity for entity in entities if entity["RowKey"] in wanted}
+
+
+def end_items(rows: Sequence[ItemRow], current: dict[str, dict[str, Any]]) -> None:
+    """Ends items in batch transactions, each only if its row is still as read in `current` (first end wins).
+
+    Raises ItemEndedElsewhereError when another delivery changed a row meanwhile; nothing of that batch is
+    written, and the message's next delivery reads again and skips the items that have ended.
+    """
+    now = _utcnow()
+    table = storage.table(ITEMS_TABLE)
+    for batch in _batched([_item_entity(row, now, created=False) for row in rows]):
+        operations: list[Any] = []
+        for entity in batch:
+            seen = current.get(entity["RowKey"])
+            if seen is None:  # no row (an anomaly): write it rather than lose the ending
+                operations.append(("upsert", entity, {"mode": UpdateMode.MERGE}))
+            else:
+                condition = {"etag": seen.metadata["etag"], "match_condition": MatchConditions.IfNotModified}
+                operations.append(("update", entity, {"mode": UpdateMode.MERGE, **condition}))
+        try:
+            table.submit_transaction(operations)
+        except TableTransactionError as error:
+            if error.status_code == 412 or error.error_code == "UpdateConditionNotSatisfied":
+                raise ItemEndedElsewhereError(f"an item of {batch[0]['PartitionKey']} ended meanwhile") from None
+            raise
 
 
 def item_rows(run: Run, status: ItemStatus | None = None) -> Iterator[dict[str, Any]]:
@@ -380,7 +430,9 @@ def reconcile(expected_items: int, expected_amount: Decimal, rows: Iterable[dict
     reasons: Counter[str] = Counter()
     amount = Decimal(0)
     missing: list[str] = []
+    seen: set[str] = set()
     for row in rows:
+        seen.add(row["ItemId"])
         status = ItemStatus(row["Status"])
         counts[status] += 1
         if row.get("ReasonCode"):
@@ -393,6 +445,9 @@ def reconcile(expected_items: int, expected_amount: Decimal, rows: Iterable[dict
     problems: list[str] = []
     if total != expected_items:
         problems.append(f"ledger has {total} items, the input had {expected_items}")
+        absent = sorted(set(item_ids(expected_items)) - seen)
+        if absent:
+            problems.append(f"absent from the ledger: {', '.join(absent[:MISSING_SHOWN])}")
     if amount != expected_amount:
         problems.append(f"ledger amounts sum to {amount}, the input to {expected_amount}")
     return Reconciliation(

@@ -37,6 +37,17 @@ def log_context(**fields: str | None) -> Iterator[None]:
         _context.reset(token)
 
 
+@contextmanager
+def redacted_errors() -> Iterator[None]:
+    """Re-raises any exception with its text redacted: the worker reports an escaping exception to the host
+    (and Application Insights) without passing it through logging, so redaction must happen before."""
+    try:
+        yield
+    except Exception as error:
+        text = redact("".join(traceback.format_exception_only(error)).strip())
+        raise RedactedError(text).with_traceback(error.__traceback__) from None
+
+
 def _redact_value(value: Any) -> Any:
     if value is None or isinstance(value, bool | float):
         return value

@@ -7,13 +7,17 @@ HANDED_OFF with its reason code and Danish text, never retried) or raises anythi
 the item leaves its chunk and is retried alone with exponential backoff through the visibility timeout;
 after the last attempt it is ended HANDED_OFF with TEKNISK_FEJL and an operator alert).
 
-Effects are ordered so that a crash anywhere, and any message delivered twice, loses and doubles nothing:
-item rows and follow-up messages first, the chunk's history row last. A redelivered message whose history row
-exists does nothing; one without it is worked again, which is why work must be keyed by `WorkItem.key`.
+Delivery is at least once, and a host can die between any two calls. Three guards make that harmless:
+- the chunk's history row is written last; a redelivered message whose row exists does nothing;
+- before working, a step reads its items' rows (one range query) and skips any that have already ended, and
+  it ends items only if their rows are unchanged since that read: the first terminal state wins, even when a
+  crash or a retry has put one item in two messages;
+- side effects are keyed by `WorkItem.key`, so work repeated after a crash repeats nothing outside.
 """
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,9 +29,9 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shared import ledger, storage
 from shared.events import Event, emit
-from shared.logs import get_logger, log_context
+from shared.logs import get_logger, log_context, redacted_errors
 from shared.messages import ItemRef, StepMessage, chunked, fit_to_queue, single, to_json_line
-from shared.outcomes import TECHNICAL_FAILURE, TECHNICAL_FAILURE_TEXT, ItemStatus
+from shared.outcomes import TECHNICAL_FAILURE, TECHNICAL_FAILURE_TEXT, TERMINAL, ItemStatus
 from shared.personal_data import redact
 from shared.settings import get_settings
 
@@ -63,13 +67,14 @@ class WorkItem:
 
     run_id: str
     item_id: str
+    step: str
     attempt: int
     data: dict[str, Any]
 
     @property
     def key(self) -> str:
-        """Idempotency key for side effects: the same item gives the same key on every attempt."""
-        return f"{self.run_id}/{self.item_id}"
+        """Idempotency key for this step's side effects: the same on every attempt and every redelivery."""
+        return f"{self.run_id}/{self.item_id}/{self.step}"
 
 
 StepWork = Callable[[WorkItem], Mapping[str, Any] | None]
@@ -86,6 +91,8 @@ class _ChunkOutcome:
     changed: bool = False  # some work returned new data, so the next step needs a new data blob
     business: list[tuple[ItemRef, BusinessException]] = field(default_factory=list)
     failed: list[tuple[ItemRef, Exception]] = field(default_factory=list)
+    unworked: list[ItemRef] = field(default_factory=list)  # left when the time budget ran out
+    skipped: int = 0  # already ended by another delivery
 
 
 class Chain:
@@ -122,11 +129,15 @@ class Chain:
         items: Sequence[NewItem],
         started_at: datetime | None = None,
     ) -> str:
-        """Opens a run for a source (once per run_key), records its items and hands them to the first step."""
+        """Opens a run for a source (once per run_key), records its items and hands them to the first step.
+
+        `items` must be the same every time the same run_key is started (a blob read at its ETag; a pull
+        source snapshots what it read before calling this), because an interrupted intake is simply redone.
+        """
         settings = get_settings()
         started = started_at or datetime.now(UTC)
         run_id = ledger.claim_source(self.automation, run_key, ledger.new_run_id(self.automation, started, run_key))
-        with log_context(automation=self.automation, run_id=run_id, step="intake"):
+        with log_context(automation=self.automation, run_id=run_id, step="intake"), redacted_errors():
             existing = ledger.get_run(run_id)
             if existing is not None and existing.status is not ledger.RunStatus.INTAKE:
                 _log.info("source already has run %s; nothing to do", run_id)
@@ -145,23 +156,18 @@ class Chain:
                 config_version=settings.config_version,
             )
             ledger.save_run(run)
-            self._create_items(run, items, resumed=existing is not None)
-            if not items:
-                run = run.model_copy(update={"status": ledger.RunStatus.COMPLETE, "ended_at": datetime.now(UTC)})
-            else:
-                run = run.model_copy(update={"status": ledger.RunStatus.OPEN})
-            ledger.save_run(run)
+            self._create_items(run, items)
+            ended_at = None if items else datetime.now(UTC)
+            status = ledger.RunStatus.OPEN if items else ledger.RunStatus.COMPLETE
+            ledger.save_run(run.model_copy(update={"status": status, "ended_at": ended_at}))
             emit(Event.RUN_STARTED, automation=self.automation, run_id=run_id, items=len(items))
             if not items:
                 emit(Event.RUN_COMPLETED, automation=self.automation, run_id=run_id, items=0)
-            _log.info("run opened with %d items from %s", len(items), trigger)
             return run_id
 
-    def _create_items(self, run: ledger.Run, items: Sequence[NewItem], *, resumed: bool) -> None:
+    def _create_items(self, run: ledger.Run, items: Sequence[NewItem]) -> None:
         settings = get_settings()
-        width = max(6, len(str(len(items))))
-        refs = [ItemRef(id=f"{n + 1:0{width}d}", line=0) for n in range(len(items))]
-        already = {row["ItemId"] for row in ledger.item_rows(run)} if resumed else set()
+        refs = [ItemRef(id=item_id, line=0) for item_id in ledger.item_ids(len(items))]
         messages: list[StepMessage] = []
         for number, chunk_refs in chunked(refs, settings.chunk_size):
             start = number * settings.chunk_size
@@ -180,14 +186,12 @@ class Chain:
                     amount=item.amount,
                     reference=item.reference,
                     reason_code=item.rejected[0] if item.rejected else "",
-                    reason_text=redact(item.rejected[1]) if item.rejected else "",
+                    reason_text=_reason(item.rejected[1]) if item.rejected else "",
                     config_version=run.config_version,
                 )
                 for ref, item in zip(chunk_refs, chunk_items, strict=True)
-                if ref.id not in already
             ]
-            # A resumed intake never rewrites a row: a chunk sent before the crash may have ended it already.
-            ledger.write_items(rows, created=True)
+            ledger.create_items(rows)
             self._emit_outcomes([row for row in rows if row.status is ItemStatus.REJECTED])
             pending = tuple(
                 ref.model_copy(update={"line": line})
@@ -216,40 +220,78 @@ class Chain:
         message = StepMessage.decode(msg.get_body())
         if message.automation != self.automation or message.step != step:
             raise ValueError(f"message for {message.automation}/{message.step} reached {self.automation}/{step}")
-        with log_context(automation=self.automation, run_id=message.run_id, step=step):
+        with log_context(automation=self.automation, run_id=message.run_id, step=step), redacted_errors():
             if ledger.chunk_already_done(message.run_id, step, message.chunk_id, message.attempt):
                 _log.info("chunk %s attempt %d already done; redelivery ignored", message.chunk_id, message.attempt)
                 return
-            started = time.perf_counter()
-            outcome = self._work_chunk(message, work)
-            technical_handoffs = self._settle(message, outcome)
-            transition = ledger.ChunkTransition(
-                run_id=message.run_id,
-                step=step,
-                chunk_id=message.chunk_id,
-                attempt=message.attempt,
-                items=len(message.items),
-                done=len(outcome.done),
-                business=len(outcome.business),
-                retried=len(outcome.failed) - technical_handoffs,
-                technical_handoff=technical_handoffs,
-            )
-            ledger.record_transition(transition)
-            emit(
-                Event.CHUNK_COMPLETED,
-                automation=self.automation,
-                duration_ms=round((time.perf_counter() - started) * 1000),
-                **transition.model_dump(),
-            )
+            try:
+                self._run_chunk(message, work)
+            except Exception:
+                if not self._last_delivery(msg):
+                    raise
+                if len(message.items) == 1:
+                    emit(
+                        Event.OPERATOR_ALERT,
+                        level=40,
+                        automation=self.automation,
+                        run_id=message.run_id,
+                        item_id=message.items[0].id,
+                        step=step,
+                        reason_code="POISON_MESSAGE",
+                    )
+                    raise
+                # The chunk failed as a whole on its last delivery: rather than let every item in it go to
+                # poison with one bad one, split it so each item gets the same chance alone.
+                _log.exception("chunk %s failed on its last delivery; retrying its items one by one", message.chunk_id)
+                for ref in message.items:
+                    self._send(single(message, ref, message.attempt))
 
-    def _work_chunk(self, message: StepMessage, work: StepWork) -> _ChunkOutcome:
+    def _run_chunk(self, message: StepMessage, work: StepWork) -> None:
+        started = time.perf_counter()
+        current = ledger.chunk_rows(message.run_id, message.bucket, [ref.id for ref in message.items])
+        outcome = self._work_chunk(message, work, current)
+        technical_handoffs = self._settle(message, outcome, current)
+        transition = ledger.ChunkTransition(
+            run_id=message.run_id,
+            step=message.step,
+            chunk_id=message.chunk_id,
+            attempt=message.attempt,
+            items=len(message.items),
+            done=len(outcome.done),
+            business=len(outcome.business),
+            retried=len(outcome.failed) - technical_handoffs,
+            technical_handoff=technical_handoffs,
+        )
+        ledger.record_transition(transition)
+        emit(
+            Event.CHUNK_COMPLETED,
+            automation=self.automation,
+            duration_ms=round((time.perf_counter() - started) * 1000),
+            skipped=outcome.skipped,
+            continued=len(outcome.unworked),
+            **transition.model_dump(),
+        )
+
+    @staticmethod
+    def _last_delivery(msg: func.QueueMessage) -> bool:
+        dequeue_count = getattr(msg, "dequeue_count", None)
+        return dequeue_count is not None and dequeue_count >= get_settings().max_dequeue_count
+
+    def _work_chunk(self, message: StepMessage, work: StepWork, current: dict[str, dict[str, Any]]) -> _ChunkOutcome:
+        deadline = time.monotonic() + get_settings().step_time_budget_seconds
         records = _read_lines(message.data)
         outcome = _ChunkOutcome()
-        for ref in message.items:
+        for index, ref in enumerate(message.items):
+            if ref.id in current and ItemStatus(current[ref.id]["Status"]) in TERMINAL:
+                outcome.skipped += 1  # ended by another delivery: the first terminal state stands
+                continue
+            if time.monotonic() > deadline:
+                outcome.unworked = list(message.items[index:])
+                break
             with log_context(item_id=ref.id):
-                data = dict(records[ref.line])
                 try:
-                    output = work(WorkItem(message.run_id, ref.id, message.attempt, data))
+                    data = dict(records[ref.line])
+                    output = work(WorkItem(message.run_id, ref.id, message.step, message.attempt, data))
                 except BusinessException as rule:
                     outcome.business.append((ref, rule))
                 except Exception as error:  # anything else is technical: retried, never lost
@@ -260,7 +302,7 @@ class Chain:
                     outcome.changed |= output is not None
         return outcome
 
-    def _settle(self, message: StepMessage, outcome: _ChunkOutcome) -> int:
+    def _settle(self, message: StepMessage, outcome: _ChunkOutcome, current: dict[str, dict[str, Any]]) -> int:
         """Ends, retries and forwards the chunk's items; returns how many were handed off as TEKNISK_FEJL."""
         settings = get_settings()
         row = ledger.ItemRow(
@@ -281,10 +323,8 @@ class Chain:
         last_step = message.step == self.steps[-1]
         if last_step:
             ended += [row.model_copy(update={"item_id": ref.id, "status": ItemStatus.DONE}) for ref, _ in outcome.done]
-        ledger.write_items(ended, created=False)
-        self._emit_outcomes(ended)
 
-        technical_handoffs = 0
+        technical: list[ledger.ItemRow] = []
         for ref, error in outcome.failed:
             if message.attempt < settings.max_attempts:
                 delay = backoff_seconds(message.attempt, settings.backoff_base_seconds, settings.backoff_max_seconds)
@@ -298,29 +338,38 @@ class Chain:
                     delay_seconds=delay,
                 )
                 continue
-            technical_handoffs += 1
-            handed = row.model_copy(
-                update={
-                    "item_id": ref.id,
-                    "reason_code": TECHNICAL_FAILURE,
-                    "reason_text": _reason(f"{TECHNICAL_FAILURE_TEXT}\nSidste fejl: {type(error).__name__}: {error}"),
-                }
+            # Alert before the ending is written: a crash in between repeats the alert, never loses it.
+            emit(
+                Event.OPERATOR_ALERT,
+                level=40,
+                automation=self.automation,
+                run_id=message.run_id,
+                item_id=ref.id,
+                step=message.step,
+                reason_code=TECHNICAL_FAILURE,
             )
-            if ledger.end_item_once(handed):
-                emit(
-                    Event.OPERATOR_ALERT,
-                    level=40,
-                    automation=self.automation,
-                    run_id=message.run_id,
-                    item_id=ref.id,
-                    step=message.step,
-                    reason_code=TECHNICAL_FAILURE,
+            technical.append(
+                row.model_copy(
+                    update={
+                        "item_id": ref.id,
+                        "reason_code": TECHNICAL_FAILURE,
+                        "reason_text": _reason(
+                            f"{TECHNICAL_FAILURE_TEXT}\nSidste fejl: {type(error).__name__}: {error}"
+                        ),
+                    }
                 )
-                self._emit_outcomes([handed])
+            )
+        ended += technical
+        ledger.end_items(ended, current)
+        self._emit_outcomes(ended)
 
         if outcome.done and not last_step:
             self._forward(message, outcome)
-        return technical_handoffs
+        if outcome.unworked:
+            # Out of time: the rest continues in a message of its own rather than run past the host's timeout.
+            continuation = f"{message.chunk_id}+{outcome.unworked[0].id}"
+            self._send(message.model_copy(update={"chunk_id": continuation, "items": tuple(outcome.unworked)}))
+        return len(technical)
 
     def _emit_outcomes(self, ended: Sequence[ledger.ItemRow]) -> None:
         for item in ended:
@@ -337,7 +386,9 @@ class Chain:
         next_step = self.steps[self.steps.index(message.step) + 1]
         data, items = message.data, tuple(ref for ref, _ in outcome.done)
         if outcome.changed:
-            data = f"{self.automation}/{message.run_id}/{message.step}/{message.chunk_id}.{message.attempt}.jsonl"
+            # A new name per delivery: a redelivery may forward different items, and a message already sent
+            # must keep pointing at the lines it was sent with.
+            data = f"{self.automation}/{message.run_id}/{message.step}/{message.chunk_id}.{uuid.uuid4().hex[:8]}.jsonl"
             _write_lines(data, [record for _, record in outcome.done])
             items = tuple(ref.model_copy(update={"line": line}) for line, ref in enumerate(items))
         self._send(
@@ -354,9 +405,8 @@ class Chain:
 
     def _send(self, message: StepMessage, delay_seconds: int = 0) -> None:
         for part in fit_to_queue(message):
-            storage.queue(self.queue_name(part.step)).send_message(
-                part.encode(), visibility_timeout=delay_seconds or None
-            )
+            queue = storage.queue(self.queue_name(part.step))
+            queue.send_message(part.encode(), visibility_timeout=delay_seconds or None)
 
 
 def _reason(text: str) -> str:

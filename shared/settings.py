@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     pseudonym_key_version: str = Field(default="1", description="Version of pseudonym_key.")
     chunk_size: int = Field(default=500, ge=1, le=2000, description="Items per queue message.")
     max_attempts: int = Field(default=5, ge=1, le=20, description="Attempts before TEKNISK_FEJL.")
+    max_dequeue_count: int = Field(
+        default=5, ge=1, description="host.json's queues.maxDequeueCount: a chunk's last delivery is split."
+    )
+    step_time_budget_seconds: int = Field(
+        default=300, ge=1, description="Time a step spends on one chunk before the rest continues in a new message."
+    )
     backoff_base_seconds: int = Field(default=30, ge=1, description="First retry delay.")
     backoff_max_seconds: int = Field(default=3600, ge=1, description="Longest retry delay.")
     items_per_bucket: int = Field(default=5000, ge=100, description="Items per ledger partition.")

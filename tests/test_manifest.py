@@ -6,6 +6,7 @@ from pathlib import Path
 from devhost.app_index import load_app
 from devhost.manifest import build
 from shared.events import Event
+from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,3 +36,10 @@ def test_every_setting_is_documented_in_the_example_local_settings():
     assert names <= set(example["Values"])
     assert set(example["Values"]) == set(example["Descriptions"])
     assert all(example["Descriptions"][name].strip() for name in example["Values"])
+
+
+def test_max_dequeue_count_setting_matches_host_json():
+    host = json.loads((ROOT / "host.json").read_text())
+    example = json.loads((ROOT / "local.settings.example.json").read_text())
+    assert int(example["Values"]["MAX_DEQUEUE_COUNT"]) == host["extensions"]["queues"]["maxDequeueCount"]
+    assert Settings.model_fields["max_dequeue_count"].default == host["extensions"]["queues"]["maxDequeueCount"]

@@ -6,7 +6,7 @@ import azure.functions as func
 
 from shared import ledger
 from shared.events import Event, emit
-from shared.logs import get_logger, log_context
+from shared.logs import get_logger, log_context, redacted_errors
 
 bp = func.Blueprint()
 _log = get_logger("ks.operations.run_closer")
@@ -18,14 +18,19 @@ def run_closer(timer: func.TimerRequest) -> None:
     """Timer (RUN_CLOSER_SCHEDULE): reconciles every open run and closes those whose items all ended."""
     if timer.past_due:
         _log.warning("run closer is running late")
-    for run_id in ledger.open_run_ids():
-        close_run(run_id)
+    with redacted_errors():
+        for run_id in ledger.open_run_ids():
+            close_run(run_id)
 
 
 def close_run(run_id: str) -> ledger.Run | None:
     """Reconciles one run's items with its input; saves counts, totals, missing items and the new status."""
     run = ledger.get_run(run_id)
     if run is None or run.status is ledger.RunStatus.INTAKE:
+        return run
+    if run.status is ledger.RunStatus.COMPLETE:
+        # Closed before, but still in the index: the closer died between the two writes.
+        ledger.forget_open_run(run_id)
         return run
     with log_context(automation=run.automation, run_id=run_id):
         result = ledger.reconcile(run.expected_items, run.expected_amount, ledger.item_rows(run))

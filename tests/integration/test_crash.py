@@ -80,11 +80,12 @@ def test_killed_after_a_side_effect_and_before_its_ledger_write(sample_env, log_
 @pytest.mark.parametrize(
     ("point", "where"),
     [
-        ("--kill-after", "shared.ledger:write_items:1"),  # intake: items created, nothing sent, run not open
+        ("--kill-after", "shared.ledger:create_items:1"),  # intake: items created, nothing sent, run not open
         ("--kill-after", "shared.pipeline:Chain._send:2"),  # intake: half the chunks sent
         ("--kill-before", "shared.ledger:record_transition:2"),  # a step's effects done, its marker not written
         ("--kill-after", "shared.ledger:record_transition:3"),  # marker written, message not yet deleted
-        ("--kill-after", "shared.ledger:end_item_once:1"),  # TEKNISK_FEJL recorded, alert not yet raised
+        ("--kill-after", "shared.ledger:end_items:4"),  # a chunk's endings written, nothing forwarded yet
+        ("--kill-after", "shared.pipeline:Chain._forward:2"),  # forwarded, the chunk's marker not written
     ],
 )
 def test_killed_at_a_named_point_and_restarted(sample_env, log_dir, point, where):

@@ -123,6 +123,7 @@ def test_open_run_names_its_missing_items_and_a_lost_item_never_completes(sample
     assert closed is not None and closed.status is ledger.RunStatus.UNRECONCILED
     assert closed.problems == (
         "ledger has 9 items, the input had 10",
+        "absent from the ledger: 000009",
         f"ledger amounts sum to {closed.amount_total}, the input to {sample.total}",
     )
     assert run.run_id in ledger.open_run_ids()

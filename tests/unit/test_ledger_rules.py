@@ -45,9 +45,9 @@ def test_open_while_items_are_pending_and_says_which():
 
 
 def test_unreconciled_when_an_item_is_missing_from_the_ledger():
-    result = reconcile(3, Decimal(3), rows(("1", "done", "1"), ("2", "done", "1")))
+    result = reconcile(3, Decimal(2), rows(("000001", "done", "1"), ("000002", "done", "1")))
     assert result.status is RunStatus.UNRECONCILED
-    assert "ledger has 2 items, the input had 3" in result.problems[0]
+    assert result.problems == ("ledger has 2 items, the input had 3", "absent from the ledger: 000003")
 
 
 def test_unreconciled_when_amounts_disagree_with_the_control_total():
