@@ -146,7 +146,7 @@ def main() -> None:
         closed = close_run(run.run_id)
         elapsed = time.perf_counter() - started
         counter.uninstall()
-        host.stop()
+        host.close()
         assert closed is not None and closed.status is ledger.RunStatus.COMPLETE, closed
         assert closed.counts[ledger.ItemStatus.DONE] == args.items
 

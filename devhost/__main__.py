@@ -58,13 +58,13 @@ def cmd_start(args: argparse.Namespace) -> None:
     host = LocalHost(load_app(args.app), connection_string=storage)
     host.provision()
     environment.save_state(connection_string=storage, sample_service_url=service.url, app=args.app)
-    print(f"devhost: storage {storage.split('BlobEndpoint=')[1].split(';')[0]}; sample service {service.url}")
+    print(f"devhost: storage at {emulator.ports if emulator else 'the given connection'}; sample service {service.url}")
     print("devhost: serving; Ctrl-C stops", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: host.stop())
     try:
         host.serve_forever()
     except KeyboardInterrupt:
-        host.stop()
+        host.close()
     finally:
         service.stop()
         if emulator:
@@ -84,7 +84,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     host.provision()
     if args.until_idle:
         host.run_until_idle(timeout=args.timeout)
-        host.stop()
+        host.close()
         return
     signal.signal(signal.SIGTERM, lambda *_: host.stop())
     host.serve_forever()
@@ -114,7 +114,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         started = time.monotonic()
         host.run_until_idle(timeout=300)
         host.fire("run_closer")
-        host.stop()
+        host.close()
         print(f"\nAll queues drained in {time.monotonic() - started:.1f} s.\n")
         runs = [run for automation in sorted(Chain.registry) for run in ledger.newest_runs(automation)]
         print_runs(runs, args.json)
@@ -148,26 +148,34 @@ def cmd_drop(args: argparse.Namespace) -> None:
 def cmd_fire(args: argparse.Namespace) -> None:
     """Run a timer function now against the running environment."""
     state = _running()
-    LocalHost(load_app(state.get("app", args.app)), connection_string=state["connection_string"]).fire(args.function)
+    host = LocalHost(load_app(state.get("app", args.app)), connection_string=state["connection_string"])
+    ok = host.fire(args.function)
+    host.close()
+    if not ok:
+        raise SystemExit(f"{args.function} failed; see the log above")
     print(f"fired {args.function}")
 
 
 def cmd_drain(args: argparse.Namespace) -> None:
-    """Wait until every trigger queue of the running environment is empty."""
+    """Wait until every blob event is delivered and every trigger queue is empty."""
     state = _running()
     host = LocalHost(load_app(state.get("app", args.app)), connection_string=state["connection_string"])
     deadline = time.monotonic() + args.timeout
-    while any((backlog := host.backlog()).values()):
+    while True:
+        backlog, events = host.backlog(), host.pending_blob_events()
+        if not any(backlog.values()) and not events:
+            break
         if time.monotonic() > deadline:
-            raise SystemExit(f"not drained after {args.timeout} s: {backlog}")
+            raise SystemExit(f"not drained after {args.timeout} s: {backlog}, {events} blob events")
         time.sleep(0.5)
+    host.close()
     print("drained")
 
 
 def cmd_runs(args: argparse.Namespace) -> None:
     """Newest runs per automation."""
-    _running()
-    load_app(args.app)  # registers the chains, so their automations are known
+    state = _running()
+    load_app(state.get("app", args.app))  # registers the chains, so their automations are known
     automations = [args.automation] if args.automation else sorted(Chain.registry)
     print_runs([run for a in automations for run in ledger.newest_runs(a, args.limit)], args.json)
 

@@ -1,12 +1,16 @@
 """The local Functions host: drives the app's real handlers against Azurite with the host's semantics.
 
 - timers on their NCRONTAB schedule (six fields, seconds first), or on demand (`fire`);
-- blob triggers with the Event Grid source: one event per blob name and ETag, remembered in a table so a
-  restarted host does not fire it again; a failed invocation is offered again (Event Grid retries);
+- timers with `useMonitor`: the last occurrence is remembered in a table, so an occurrence missed while the
+  host was down fires once at start with `past_due`, as the host's schedule monitor does;
+- blob triggers with the Event Grid source: one event per blob name and ETag whose name matches the path
+  pattern, remembered in a table so a restarted host does not fire it again; a failed invocation is offered
+  again with doubling delays (Event Grid retries, compressed) and given up with an error after a few;
 - queue triggers: receive up to host.json's batchSize, run them concurrently, keep in-flight messages
   invisible (renewing as the host does), delete on success, make visible again after host.json's
   visibilityTimeout on failure, and move a message to `<queue>-poison` once its dequeue count reaches
-  maxDequeueCount; bodies are base64 as the host expects, and a body that is not is a failure.
+  maxDequeueCount (or, received with a count already past it - it crashed the host each time - without
+  invoking anything); bodies are base64 as the host expects, and a body that is not is a failure.
 
 It emulates the host; it does not replace the code under test.
 """
@@ -19,7 +23,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -43,6 +47,7 @@ from shared.personal_data import digest
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOB_EVENTS_TABLE = "devhostblobevents"
+TIMERS_TABLE = "devhosttimers"
 EVENT_GRID_AGENT = "devhost-eventgrid"
 #: HTTP routes come once the app has an HTTP function.
 SUPPORTED_TRIGGERS = frozenset({"queueTrigger", "timerTrigger", "blobTrigger"})
@@ -85,8 +90,12 @@ class HostOptions:
     poll_interval: float = 0.2
     #: Deliver every queue message twice (at-least-once delivery made certain), for idempotency tests.
     duplicate_delivery: bool = False
-    #: Blob event delivery attempts before the event is dropped (Event Grid gives up too).
+    #: Deliver every queue message twice at the same time (two instances got it), for idempotency tests.
+    concurrent_duplicates: bool = False
+    #: Blob event delivery attempts before the event is given up (Event Grid gives up too, after 24 h).
     blob_event_attempts: int = 5
+    #: First delay before a failed blob event is offered again; it doubles with each attempt.
+    blob_event_retry_seconds: float = 2.0
     #: Overrides host.json's visibilityTimeout (the delay before a failed message is offered again).
     failure_visibility_seconds: int | None = None
 
@@ -96,6 +105,7 @@ class _Timer:
     spec: FunctionSpec
     schedule: str
     next_due: datetime
+    monitored: bool
 
 
 @dataclass
@@ -142,16 +152,7 @@ class LocalHost:
         self._tables = TableServiceClient.from_connection_string(connection_string)
         self._pool = ThreadPoolExecutor(max_workers=max(4, self.queue_settings.batch_size), thread_name_prefix="fn")
         self._stop = threading.Event()
-        now = datetime.now(UTC)
-        self._timers = [
-            _Timer(
-                spec,
-                self.resolve(spec.trigger["schedule"]),
-                self._next_due(self.resolve(spec.trigger["schedule"]), now),
-            )
-            for spec in self.functions
-            if spec.trigger_type == "timerTrigger"
-        ]
+        self._timers: list[_Timer] | None = None  # read from the schedule monitor on first use
 
     # --- set-up -------------------------------------------------------------------------------------------
 
@@ -175,7 +176,7 @@ class LocalHost:
         for name in description["containers"]:
             with suppress(ResourceExistsError):
                 self._blobs.create_container(name)
-        for name in [*description["tables"], BLOB_EVENTS_TABLE]:
+        for name in [*description["tables"], BLOB_EVENTS_TABLE, TIMERS_TABLE]:
             self._tables.create_table_if_not_exists(name)
 
     # --- timers -------------------------------------------------------------------------------------------
@@ -184,46 +185,88 @@ class LocalHost:
     def _next_due(schedule: str, after: datetime) -> datetime:
         return croniter(schedule, after, second_at_beginning=True).get_next(datetime)
 
-    def fire(self, name: str, *, past_due: bool = False) -> None:
-        """Runs a timer function now, as the host would at its schedule."""
+    def fire(self, name: str, *, past_due: bool = False) -> bool:
+        """Runs a timer function now, as the host would at its schedule; False if it failed."""
         spec = self._spec(name, "timerTrigger")
-        self._invoke(spec, {spec.trigger["name"]: TimerRequest(past_due=past_due)})
+        return self._invoke(spec, {spec.trigger["name"]: TimerRequest(past_due=past_due)})
+
+    def _load_timers(self) -> list[_Timer]:
+        now = datetime.now(UTC)
+        status = self._tables.get_table_client(TIMERS_TABLE)
+        timers = []
+        for spec in self.functions:
+            if spec.trigger_type != "timerTrigger":
+                continue
+            schedule = self.resolve(spec.trigger["schedule"])
+            monitored = bool(spec.trigger.get("useMonitor", True))
+            last = None
+            if monitored:
+                with suppress(ResourceNotFoundError):
+                    last = status.get_entity("timers", spec.name)["Last"]
+            timers.append(_Timer(spec, schedule, self._next_due(schedule, last or now), monitored))
+        return timers
 
     def _due_timers(self) -> int:
+        if self._timers is None:
+            self._timers = self._load_timers()
         now = datetime.now(UTC)
         fired = 0
         for timer in self._timers:
             if timer.next_due <= now:
                 past_due = now - timer.next_due > timedelta(seconds=5)
-                timer.next_due = self._next_due(timer.schedule, now)
+                occurrence, timer.next_due = timer.next_due, self._next_due(timer.schedule, now)
                 self.fire(timer.spec.name, past_due=past_due)
+                if timer.monitored:
+                    self._tables.get_table_client(TIMERS_TABLE).upsert_entity(
+                        {"PartitionKey": "timers", "RowKey": timer.spec.name, "Last": occurrence}
+                    )
                 fired += 1
         return fired
 
     # --- blob events (Event Grid source) ------------------------------------------------------------------
 
     def _blob_events(self) -> int:
+        now = datetime.now(UTC)
+        events = self._tables.get_table_client(BLOB_EVENTS_TABLE)
         fired = 0
+        for spec, client, seen in self._undelivered_blob_events():
+            if seen.get("NextAttemptAt") and seen["NextAttemptAt"] > now:
+                continue
+            ok = self._invoke(spec, {spec.trigger["name"]: self._blob_argument(spec, client)})
+            attempts = seen["Attempts"] + 1
+            retry_in = self.options.blob_event_retry_seconds * 2 ** (attempts - 1)
+            events.upsert_entity(
+                {**seen, "Delivered": ok, "Attempts": attempts, "NextAttemptAt": now + timedelta(seconds=retry_in)}
+            )
+            if not ok and attempts >= self.options.blob_event_attempts:
+                _log.error("blob event for %s given up after %d attempts", client.blob_name, attempts)
+            fired += 1
+        return fired
+
+    def _undelivered_blob_events(self) -> Iterator[tuple[FunctionSpec, BlobClient, dict[str, Any]]]:
         events = self._tables.get_table_client(BLOB_EVENTS_TABLE)
         for spec in self.functions:
             if spec.trigger_type != "blobTrigger":
                 continue
             container_name, _, pattern = self.resolve(spec.trigger["path"]).partition("/")
+            matches = re.compile(re.sub(r"\\\{[^}]*\\\}", ".+", re.escape(pattern))).fullmatch
+            seen_events = {
+                e["RowKey"]: e for e in events.query_entities("PartitionKey eq @pk", parameters={"pk": spec.name})
+            }
             container = self._blobs.get_container_client(container_name)
-            prefix = pattern.split("{", 1)[0]
-            for blob in container.list_blobs(name_starts_with=prefix or None):
-                key = digest(f"{blob.name}\n{blob.etag}", 64)
-                try:
-                    seen = events.get_entity(spec.name, key)
-                except ResourceNotFoundError:
-                    seen = {"PartitionKey": spec.name, "RowKey": key, "Delivered": False, "Attempts": 0}
-                if seen["Delivered"] or seen["Attempts"] >= self.options.blob_event_attempts:
+            for blob in container.list_blobs(name_starts_with=pattern.split("{", 1)[0] or None):
+                if not matches(blob.name):
                     continue
-                client = container.get_blob_client(blob.name)
-                ok = self._invoke(spec, {spec.trigger["name"]: self._blob_argument(spec, client)})
-                events.upsert_entity({**seen, "Delivered": ok, "Attempts": seen["Attempts"] + 1})
-                fired += 1
-        return fired
+                key = digest(f"{blob.name}\n{blob.etag}", 64)
+                seen = seen_events.get(
+                    key, {"PartitionKey": spec.name, "RowKey": key, "Delivered": False, "Attempts": 0}
+                )
+                if not seen["Delivered"] and seen["Attempts"] < self.options.blob_event_attempts:
+                    yield spec, container.get_blob_client(blob.name), dict(seen)
+
+    def pending_blob_events(self) -> int:
+        """Blob events not yet delivered (and not given up)."""
+        return sum(1 for _ in self._undelivered_blob_events())
 
     def _blob_argument(self, spec: FunctionSpec, client: BlobClient) -> Any:
         annotation = inspect.signature(spec.handler).parameters[spec.trigger["name"]].annotation
@@ -256,6 +299,10 @@ class LocalHost:
         )
         if not received:
             return 0
+        crashed = [m for m in received if (m.dequeue_count or 0) > self.queue_settings.max_dequeue_count]
+        for message in crashed:  # it took the host down every time: the host poisons it without a try
+            self._poison(client, name, message)
+        received = [m for m in received if m not in crashed]
         leases: dict[Future[bool], StoredMessage] = {
             self._pool.submit(self._deliver, spec, message): message for message in received
         }
@@ -274,16 +321,19 @@ class LocalHost:
             if future.result():
                 client.delete_message(message)
             elif message.dequeue_count is not None and message.dequeue_count >= self.queue_settings.max_dequeue_count:
-                self._queues.get_queue_client(f"{name}-poison").send_message(message.content)
-                client.delete_message(message)
-                self.stats.count(self.stats.poisoned, name)
-                _log.error("message %s moved to %s-poison after %d attempts", message.id, name, message.dequeue_count)
+                self._poison(client, name, message)
             else:
                 delay = self.options.failure_visibility_seconds
                 if delay is None:
                     delay = int(self.queue_settings.visibility_timeout)
                 client.update_message(message, visibility_timeout=delay)
         return len(received)
+
+    def _poison(self, client: Any, name: str, message: StoredMessage) -> None:
+        self._queues.get_queue_client(f"{name}-poison").send_message(message.content)
+        client.delete_message(message)
+        self.stats.count(self.stats.poisoned, name)
+        _log.error("message %s moved to %s-poison after %d attempts", message.id, name, message.dequeue_count)
 
     def _deliver(self, spec: FunctionSpec, stored: StoredMessage) -> bool:
         try:
@@ -301,9 +351,15 @@ class LocalHost:
             time_next_visible=stored.next_visible_on,
             pop_receipt=stored.pop_receipt,
         )
-        ok = self._invoke(spec, {spec.trigger["name"]: message})
+        arguments = {spec.trigger["name"]: message}
+        twin = threading.Thread(target=self._invoke, args=(spec, arguments))
+        if self.options.concurrent_duplicates:
+            twin.start()
+        ok = self._invoke(spec, arguments)
+        if self.options.concurrent_duplicates:
+            twin.join()
         if ok and self.options.duplicate_delivery:
-            ok = self._invoke(spec, {spec.trigger["name"]: message})
+            ok = self._invoke(spec, arguments)
         return ok
 
     # --- invoking -----------------------------------------------------------------------------------------
@@ -344,7 +400,7 @@ class LocalHost:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._blob_events() + self._queue_pass() == 0:
-                if not any(self.backlog().values()) and self._blob_events() == 0:
+                if not any(self.backlog().values()) and self.pending_blob_events() == 0:
                     return
                 time.sleep(self.options.poll_interval)
         raise TimeoutError(f"still busy after {timeout} s: {self.backlog()}")
@@ -358,8 +414,13 @@ class LocalHost:
             else:
                 self._stop.wait(idle)
                 idle = min(idle * 2, self.queue_settings.max_polling_interval)
+        self._pool.shutdown(wait=True)
 
     def stop(self) -> None:
-        """Ends serve_forever and the worker threads."""
+        """Ends serve_forever after the invocations in flight (safe from a signal handler)."""
+        self._stop.set()
+
+    def close(self) -> None:
+        """Stops and waits for the worker threads, for a host driven by run_once or run_until_idle."""
         self._stop.set()
         self._pool.shutdown(wait=True)

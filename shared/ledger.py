@@ -107,6 +107,7 @@ class ChunkTransition(BoundaryModel):
     business: int
     retried: int
     technical_handoff: int
+    skipped: int = 0  # items that had already ended through another message
 
 
 def _utcnow() -> datetime:
@@ -393,6 +394,7 @@ def record_transition(transition: ChunkTransition) -> None:
             "Business": transition.business,
             "Retried": transition.retried,
             "TechnicalHandoff": transition.technical_handoff,
+            "Skipped": transition.skipped,
             "At": _utcnow(),
         }
     )

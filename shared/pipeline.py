@@ -32,7 +32,7 @@ from shared.events import Event, emit
 from shared.logs import get_logger, log_context, redacted_errors
 from shared.messages import ItemRef, StepMessage, chunked, fit_to_queue, single, to_json_line
 from shared.outcomes import TECHNICAL_FAILURE, TECHNICAL_FAILURE_TEXT, TERMINAL, ItemStatus
-from shared.personal_data import redact
+from shared.personal_data import digest, redact
 from shared.settings import get_settings
 
 #: Blob container for chunk data (items' records between steps).
@@ -261,13 +261,13 @@ class Chain:
             business=len(outcome.business),
             retried=len(outcome.failed) - technical_handoffs,
             technical_handoff=technical_handoffs,
+            skipped=outcome.skipped,
         )
         ledger.record_transition(transition)
         emit(
             Event.CHUNK_COMPLETED,
             automation=self.automation,
             duration_ms=round((time.perf_counter() - started) * 1000),
-            skipped=outcome.skipped,
             continued=len(outcome.unworked),
             **transition.model_dump(),
         )
@@ -385,6 +385,11 @@ class Chain:
     def _forward(self, message: StepMessage, outcome: _ChunkOutcome) -> None:
         next_step = self.steps[self.steps.index(message.step) + 1]
         data, items = message.data, tuple(ref for ref, _ in outcome.done)
+        chunk_id = message.chunk_id
+        if items != message.items:
+            # A message's identity must say what it carries: a redelivery may forward a different set of items,
+            # and the next step would take it for the first one and drop the difference.
+            chunk_id = f"{chunk_id}.{digest(','.join(ref.id for ref in items), 6)}"
         if outcome.changed:
             # A new name per delivery: a redelivery may forward different items, and a message already sent
             # must keep pointing at the lines it was sent with.
@@ -395,6 +400,7 @@ class Chain:
             message.model_copy(
                 update={
                     "step": next_step,
+                    "chunk_id": chunk_id,
                     "attempt": 1,
                     "retries": message.retries + message.attempt - 1,
                     "data": data,

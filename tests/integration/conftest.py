@@ -74,4 +74,4 @@ def make_host(env: Environment, **options: object) -> LocalHost:
 def host(sample_env: Environment) -> Iterator[LocalHost]:
     local = make_host(sample_env)
     yield local
-    local.stop()
+    local.close()

@@ -4,11 +4,11 @@ import base64
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from croniter import croniter
 
+from devhost.host import LocalHost
 from devhost.sample.data import sample_file
 from functions.operations.run_closer import close_run
 from shared import ledger, storage
@@ -78,7 +78,7 @@ def test_every_message_delivered_twice_changes_nothing(sample_env):
     doubled = make_host(sample_env, duplicate_delivery=True)
     sample_env.drop("twice.csv", sample.text)
     doubled.run_until_idle(timeout=120)
-    doubled.stop()
+    doubled.close()
 
     run = assert_run_settled(sample_env, "twice.csv", sample)
     assert set(sample_env.bookings()["requests"].values()) == {1}
@@ -183,14 +183,69 @@ def test_a_new_version_of_a_blob_is_a_new_event(sample_env, host):
 
 
 def test_timers_fire_on_their_ncrontab_schedule_seconds_first(sample_env, monkeypatch):
-    monkeypatch.setenv("RUN_CLOSER_SCHEDULE", "*/1 * * * * *")  # every second: six fields, seconds first
+    # Read seconds-first this is 00:30 past every hour; read seconds-last it would be every second of 00:30.
+    after = datetime(2026, 1, 1, 5, 10, tzinfo=UTC)
+    assert LocalHost._next_due("30 0 * * * *", after) == datetime(2026, 1, 1, 6, 0, 30, tzinfo=UTC)
+    monkeypatch.setenv("RUN_CLOSER_SCHEDULE", "*/1 * * * * *")
     ticking = make_host(sample_env)
     thread = threading.Thread(target=ticking.serve_forever, daemon=True)
     thread.start()
     time.sleep(3.5)
     ticking.stop()
-    thread.join(timeout=30)
-    assert 2 <= ticking.stats.invocations.get("run_closer", 0) <= 5
-    assert croniter("0 30 2 * * *", datetime(2026, 1, 1, tzinfo=UTC), second_at_beginning=True).get_next(
-        datetime
-    ) == datetime(2026, 1, 1, 2, 30, tzinfo=UTC)
+    thread.join(timeout=60)
+    assert ticking.stats.invocations.get("run_closer", 0) >= 2
+
+
+def test_an_occurrence_missed_while_the_host_was_down_fires_late_with_past_due(sample_env, monkeypatch):
+    monkeypatch.setenv("RUN_CLOSER_SCHEDULE", "0 0 * * * *")  # hourly
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1, minutes=1)
+    storage.table_service().create_table_if_not_exists("devhosttimers")
+    storage.table("devhosttimers").upsert_entity(
+        {"PartitionKey": "timers", "RowKey": "run_closer", "Last": an_hour_ago}
+    )
+    calls: list[bool] = []
+    late = make_host(sample_env)
+    monkeypatch.setattr(late, "_invoke", lambda s, arguments: calls.append(arguments["timer"].past_due) or True)
+    late.run_once()
+    late.close()
+    assert calls == [True]
+    last = storage.table("devhosttimers").get_entity("timers", "run_closer")["Last"]
+    assert last > an_hour_ago
+
+
+def test_concurrent_duplicate_deliveries_end_each_item_once(sample_env):
+    sample = sample_file(rows=20, seed=17, max_attempts=MAX_ATTEMPTS)
+    sample_env.configure_faults(sample)
+    twins = make_host(sample_env, concurrent_duplicates=True)
+    sample_env.drop("concurrent.csv", sample.text)
+    twins.run_until_idle(timeout=120)
+    twins.close()
+    assert_run_settled(sample_env, "concurrent.csv", sample)
+
+
+def test_an_item_in_two_messages_after_a_crash_ends_once(sample_env, host, monkeypatch):
+    """A crash before the marker, a retry already sent, and a redelivery where the retried item succeeds."""
+    sample = sample_file(rows=8, seed=18, with_problems=False)
+    flaky = sample.text.splitlines()[3].split(";")[1]  # the third row's CPR: fails once, then answers
+    sample.faults[flaky] = 1
+    sample_env.configure_faults(sample)
+    real = ledger.record_transition
+    crashed: list[str] = []
+
+    def crash_once_at_enrich(transition: ledger.ChunkTransition) -> None:
+        if transition.step == "enrich" and not crashed:
+            crashed.append(transition.chunk_id)
+            raise OSError("host died before the history row")
+        real(transition)
+
+    monkeypatch.setattr(ledger, "record_transition", crash_once_at_enrich)
+    sample_env.drop("two-messages.csv", sample.text)
+    host.run_until_idle(timeout=120)
+    run = assert_run_settled(sample_env, "two-messages.csv", sample)
+    assert crashed and run.counts[ItemStatus.DONE] == 8
+    item = sample_env.items(run)["000003"]
+    assert item["Status"] == "done" and item["ReasonCode"] == ""
+    history = ledger.transitions(run.run_id)
+    assert any(row["ChunkId"].endswith("~000003") for row in history), "the retry was sent before the crash"
+    assert sum(row["Skipped"] for row in history) >= 1, "a second message found items already ended"
+    assert sample_env.bookings()["requests"][f"{run.run_id}/000003/book"] == 1

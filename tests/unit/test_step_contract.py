@@ -98,6 +98,7 @@ def test_outcomes_are_split_ended_retried_and_forwarded(fake, chain):
     retried = [(m, d) for m, d in fake.sent if m.step == "first"]
     assert [i.id for m in forwarded for i in m.items] == ["000000", "000003"]
     assert forwarded[0].data == "d", "unchanged data is not copied to a new blob"
+    assert forwarded[0].chunk_id.startswith("c00000.") and forwarded[0].chunk_id != "c00000", "names its items"
     ((retry, delay),) = retried
     assert [i.id for i in retry.items] == ["000002"] and retry.attempt == 2 and delay == 1
     (transition,) = fake.transitions.values()
@@ -111,6 +112,7 @@ def test_a_second_delivery_of_a_completed_chunk_does_nothing(fake, chain):
         calls.append(item.item_id)
 
     chain.run_step("first", delivery(), counting)
+    assert [m.chunk_id for m, _ in fake.sent] == ["c00000"], "a chunk forwarded whole keeps its id"
     sent, rows = list(fake.sent), dict(fake.rows)
     chain.run_step("first", delivery(), counting)
     assert calls == ["000000", "000001", "000002", "000003"]
