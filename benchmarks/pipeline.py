@@ -91,7 +91,7 @@ def in_process(items: int, chunk_size: int) -> float:
             message = StepMessage.decode(body)
             lines = [json.loads(line) for line in blob.splitlines()]
             for ref in message.items:
-                no_op(WorkItem("r", ref.id, 1, lines[ref.line]))
+                no_op(WorkItem("r", ref.id, step, 1, lines[ref.line]))
             blob = "".join(to_json_line(line) + "\n" for line in lines)
             body = message.model_copy(update={"step": step}).encode()
     return items / (time.perf_counter() - started)

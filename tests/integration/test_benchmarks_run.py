@@ -1,0 +1,38 @@
+"""The benchmarks stay runnable: a small run of each, checked for its figures (never for its speed)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_pipeline_benchmark_runs_and_reports_requests_per_item():
+    result = subprocess.run(
+        [sys.executable, "benchmarks/pipeline.py", "--items", "300", "--chunk-size", "50"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    per_item = re.search(r"storage requests per item: ([0-9.]+)", result.stdout)
+    assert per_item, result.stdout
+    assert 0 < float(per_item.group(1)) < 1
+    assert "in-process, no storage" in result.stdout and "Azurite batch writes" in result.stdout
+
+
+def test_cold_import_benchmark_runs():
+    result = subprocess.run(
+        [sys.executable, "benchmarks/cold_import.py", "--runs", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "import function_app" in result.stdout
