@@ -232,7 +232,12 @@ class LocalHost:
         for spec, client, seen in self._undelivered_blob_events():
             if seen.get("NextAttemptAt") and seen["NextAttemptAt"] > now:
                 continue
-            ok = self._invoke(spec, {spec.trigger["name"]: self._blob_argument(spec, client)})
+            try:
+                argument = self._blob_argument(spec, client)
+            except Exception:  # the blob vanished or is unreadable: a failed delivery, offered again later
+                _log.exception("could not read %s for %s", client.blob_name, spec.name)
+                argument = None
+            ok = argument is not None and self._invoke(spec, {spec.trigger["name"]: argument})
             attempts = seen["Attempts"] + 1
             retry_in = self.options.blob_event_retry_seconds * 2 ** (attempts - 1)
             events.upsert_entity(
@@ -318,16 +323,22 @@ class LocalHost:
                         leases[future].pop_receipt = renewed.pop_receipt
                 renew_at = time.monotonic() + lease / 2
         for future, message in leases.items():
-            if future.result():
-                client.delete_message(message)
-            elif message.dequeue_count is not None and message.dequeue_count >= self.queue_settings.max_dequeue_count:
-                self._poison(client, name, message)
-            else:
-                delay = self.options.failure_visibility_seconds
-                if delay is None:
-                    delay = int(self.queue_settings.visibility_timeout)
-                client.update_message(message, visibility_timeout=delay)
+            try:
+                self._settle_message(client, name, message, future.result())
+            except Exception:  # e.g. the lease was lost: the message simply comes back, as with the real host
+                _log.exception("could not settle message %s on %s", message.id, name)
         return len(received)
+
+    def _settle_message(self, client: Any, name: str, message: StoredMessage, ok: bool) -> None:
+        if ok:
+            client.delete_message(message)
+        elif message.dequeue_count is not None and message.dequeue_count >= self.queue_settings.max_dequeue_count:
+            self._poison(client, name, message)
+        else:
+            delay = self.options.failure_visibility_seconds
+            if delay is None:
+                delay = int(self.queue_settings.visibility_timeout)
+            client.update_message(message, visibility_timeout=delay)
 
     def _poison(self, client: Any, name: str, message: StoredMessage) -> None:
         self._queues.get_queue_client(f"{name}-poison").send_message(message.content)

@@ -14,20 +14,20 @@ Tables (all provisioned by infra/, created locally by devhost from the manifest)
 """
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 from pydantic import Field, field_validator
 
 from shared import storage
 from shared.models import BoundaryModel
-from shared.outcomes import TERMINAL, ItemStatus
+from shared.outcomes import REASON_CODE_PATTERN, TERMINAL, ItemStatus
 from shared.personal_data import contains_cpr, digest
 
 RUNS_TABLE = "runs"
@@ -62,6 +62,7 @@ class Run(BoundaryModel):
     expected_items: int = 0
     expected_amount: Decimal = Decimal(0)
     buckets: int = 1
+    chunk_size: int = 500  # the layout of the intake's chunks; a resumed intake must reuse it
     code_version: str
     config_version: str
     counts: dict[ItemStatus, int] = Field(default_factory=dict)
@@ -83,7 +84,7 @@ class ItemRow(BoundaryModel):
     attempts: int = 0  # 1 + the technical retries the item needed along the chain
     amount: Decimal | None = None
     reference: str = ""  # pseudonymous business reference, never the personal id itself
-    reason_code: str = Field(default="", pattern=r"^([A-Z][A-Z0-9_]{2,49})?$")
+    reason_code: str = Field(default="", pattern=f"^({REASON_CODE_PATTERN.strip('^$')})?$")
     reason_text: str = ""
     config_version: str = ""
 
@@ -167,6 +168,7 @@ def _run_entity(run: Run) -> dict[str, Any]:
         "ExpectedItems": run.expected_items,
         "ExpectedAmount": str(run.expected_amount),
         "Buckets": run.buckets,
+        "ChunkSize": run.chunk_size,
         "CodeVersion": run.code_version,
         "ConfigVersion": run.config_version,
         **{f"Count_{status.value}": run.counts.get(status, 0) for status in ItemStatus},
@@ -191,6 +193,7 @@ def _run_from_entity(entity: dict[str, Any]) -> Run:
         expected_items=entity.get("ExpectedItems", 0),
         expected_amount=Decimal(entity.get("ExpectedAmount", "0")),
         buckets=entity.get("Buckets", 1),
+        chunk_size=entity.get("ChunkSize", 500),
         code_version=entity.get("CodeVersion", ""),
         config_version=entity.get("ConfigVersion", ""),
         counts={status: entity.get(f"Count_{status.value}", 0) for status in ItemStatus},
@@ -204,12 +207,50 @@ def _run_from_entity(entity: dict[str, Any]) -> Run:
 
 def save_run(run: Run) -> None:
     """Writes a run row, and keeps it in the open-runs index while it is not complete."""
+    _index(run)
     storage.table(RUNS_TABLE).upsert_entity(_run_entity(run), mode=UpdateMode.REPLACE)
-    index = {"PartitionKey": OPEN_RUNS_PARTITION, "RowKey": run.run_id, "Automation": run.automation}
     if run.status is RunStatus.COMPLETE:
         forget_open_run(run.run_id)
-    else:
-        storage.table(RUNS_TABLE).upsert_entity(index)
+
+
+def _index(run: Run) -> None:
+    index = {"PartitionKey": OPEN_RUNS_PARTITION, "RowKey": run.run_id, "Automation": run.automation}
+    storage.table(RUNS_TABLE).upsert_entity(index)
+
+
+def create_run(run: Run) -> Run:
+    """Writes a new run row; if a concurrent intake wrote it first, returns that one instead."""
+    _index(run)
+    try:
+        storage.table(RUNS_TABLE).create_entity(_run_entity(run))
+        return run
+    except ResourceExistsError:
+        existing = get_run(run.run_id)
+        assert existing is not None
+        return existing
+
+
+def advance_run(run: Run, expected: RunStatus) -> bool:
+    """Writes the run row only if it is still in `expected` status (an ETag-guarded transition)."""
+    table = storage.table(RUNS_TABLE)
+    try:
+        current = table.get_entity(run.automation, run_row_key(run.run_id))
+    except ResourceNotFoundError:
+        return False
+    if current["Status"] != expected.value:
+        return False
+    try:
+        table.update_entity(
+            _run_entity(run),
+            mode=UpdateMode.REPLACE,
+            etag=current.metadata["etag"],
+            match_condition=MatchConditions.IfNotModified,
+        )
+    except ResourceModifiedError:
+        return False
+    if run.status is RunStatus.COMPLETE:
+        forget_open_run(run.run_id)
+    return True
 
 
 def forget_open_run(run_id: str) -> None:
@@ -297,21 +338,29 @@ class ItemEndedElsewhereError(RuntimeError):
     """An item this step meant to end was ended meanwhile by another delivery; the step must run again."""
 
 
-def create_items(rows: Sequence[ItemRow]) -> None:
-    """Writes new item rows in batch transactions, never over an existing row (a repeated intake is harmless)."""
+def create_items(rows: Sequence[ItemRow]) -> list[ItemRow]:
+    """Writes new item rows in batch transactions, never over an existing row; returns the rows it created.
+
+    A repeated or concurrent intake creates only what is missing: a chunk sent before a crash may already
+    have ended its items. A concurrent intake creating the same rows at the same moment makes this raise,
+    and the intake's next delivery finds them.
+    """
     now = _utcnow()
     table = storage.table(ITEMS_TABLE)
+    by_id = {row.item_id: row for row in rows}
+    created: list[ItemRow] = []
     for batch in _batched([_item_entity(row, now, created=True) for row in rows]):
         try:
             table.submit_transaction([("create", entity) for entity in batch])
         except TableTransactionError as error:
             if error.error_code != "EntityAlreadyExists":
                 raise
-            # A repeated or concurrent intake: create only what is missing; existing rows may have ended.
             existing = set(_rows_in_range(batch[0]["PartitionKey"], [e["RowKey"] for e in batch]))
-            missing = [entity for entity in batch if entity["RowKey"] not in existing]
-            if missing:
-                table.submit_transaction([("create", entity) for entity in missing])
+            batch = [entity for entity in batch if entity["RowKey"] not in existing]  # noqa: PLW2901
+            if batch:
+                table.submit_transaction([("create", entity) for entity in batch])
+        created += [by_id[entity["RowKey"]] for entity in batch]
+    return created
 
 
 def chunk_rows(run_id: str, bucket: int, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -329,14 +378,20 @@ def _rows_in_range(partition: str, ids: Sequence[str]) -> dict[str, dict[str, An
     return {entity["RowKey"]: entity for entity in entities if entity["RowKey"] in wanted}
 
 
-def end_items(rows: Sequence[ItemRow], current: dict[str, dict[str, Any]]) -> None:
+def end_items(
+    rows: Sequence[ItemRow],
+    current: dict[str, dict[str, Any]],
+    committed: Callable[[list[ItemRow]], None] = lambda rows: None,
+) -> None:
     """Ends items in batch transactions, each only if its row is still as read in `current` (first end wins).
 
-    Raises ItemEndedElsewhereError when another delivery changed a row meanwhile; nothing of that batch is
-    written, and the message's next delivery reads again and skips the items that have ended.
+    `committed` is called with each batch's rows once it is written. Raises ItemEndedElsewhereError when
+    another delivery changed a row meanwhile; nothing of that batch is written, and a fresh read skips the
+    items that have ended.
     """
     now = _utcnow()
     table = storage.table(ITEMS_TABLE)
+    by_id = {row.item_id: row for row in rows}
     for batch in _batched([_item_entity(row, now, created=False) for row in rows]):
         operations: list[Any] = []
         for entity in batch:
@@ -352,6 +407,7 @@ def end_items(rows: Sequence[ItemRow], current: dict[str, dict[str, Any]]) -> No
             if error.status_code == 412 or error.error_code == "UpdateConditionNotSatisfied":
                 raise ItemEndedElsewhereError(f"an item of {batch[0]['PartitionKey']} ended meanwhile") from None
             raise
+        committed([by_id[entity["RowKey"]] for entity in batch])
 
 
 def item_rows(run: Run, status: ItemStatus | None = None) -> Iterator[dict[str, Any]]:

@@ -44,8 +44,12 @@ def redacted_errors() -> Iterator[None]:
     try:
         yield
     except Exception as error:
-        text = redact("".join(traceback.format_exception_only(error)).strip())
-        raise RedactedError(text).with_traceback(error.__traceback__) from None
+        redacted = RedactedError(redact("".join(traceback.format_exception_only(error)).strip()))
+        redacted = redacted.with_traceback(error.__traceback__)
+    else:
+        return
+    # "from None": the original, unredacted exception is not printed as the context of this one.
+    raise redacted from None
 
 
 def _redact_value(value: Any) -> Any:

@@ -43,6 +43,9 @@ RATE_NUMERATOR = frozenset({OutcomeClass.SETTLED_AUTOMATICALLY})
 RATE_DENOMINATOR = frozenset({OutcomeClass.SETTLED_AUTOMATICALLY, OutcomeClass.HANDED_TO_PERSON})
 TARGET_AUTOMATION_RATE = Decimal("0.80")
 
+#: What a reason code looks like: upper-case Danish words with underscores, never data (so never a CPR).
+REASON_CODE_PATTERN = r"^[A-Z][A-Z0-9_]{2,49}$"
+
 #: Reason code of an item handed off after its last technical attempt.
 TECHNICAL_FAILURE = "TEKNISK_FEJL"
 TECHNICAL_FAILURE_TEXT = (

@@ -16,6 +16,7 @@ Delivery is at least once, and a host can die between any two calls. Three guard
 """
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -31,8 +32,8 @@ from shared import ledger, storage
 from shared.events import Event, emit
 from shared.logs import get_logger, log_context, redacted_errors
 from shared.messages import ItemRef, StepMessage, chunked, fit_to_queue, single, to_json_line
-from shared.outcomes import TECHNICAL_FAILURE, TECHNICAL_FAILURE_TEXT, TERMINAL, ItemStatus
-from shared.personal_data import digest, redact
+from shared.outcomes import REASON_CODE_PATTERN, TECHNICAL_FAILURE, TECHNICAL_FAILURE_TEXT, TERMINAL, ItemStatus
+from shared.personal_data import contains_cpr, digest, redact
 from shared.settings import get_settings
 
 #: Blob container for chunk data (items' records between steps).
@@ -46,9 +47,16 @@ class BusinessException(Exception):  # noqa: N818 - the domain's own word for "a
     """Raised by a step's work when a business rule says no: the item goes to a person, never retried."""
 
     def __init__(self, reason_code: str, text_da: str) -> None:
+        # A malformed code is a bug in the rule: raising here makes it a technical failure of the item.
+        _check_reason_code(reason_code)
         super().__init__(reason_code)
         self.reason_code = reason_code
         self.text_da = text_da
+
+
+def _check_reason_code(code: str) -> None:
+    if not re.fullmatch(REASON_CODE_PATTERN, code):
+        raise ValueError(f"reason code must match {REASON_CODE_PATTERN}")
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,13 @@ class NewItem:
     amount: Decimal | None = None
     reference: str = ""
     rejected: tuple[str, str] | None = None  # (reason code, Danish text) for input that is not a case
+
+    def __post_init__(self) -> None:
+        """Refuses at parse time what the ledger would refuse at intake (and leave the run stuck)."""
+        if self.rejected:
+            _check_reason_code(self.rejected[0])
+        if contains_cpr(self.reference):
+            raise ValueError("an item's reference must be a pseudonym or case number, never a CPR")
 
 
 @dataclass
@@ -138,39 +153,40 @@ class Chain:
         started = started_at or datetime.now(UTC)
         run_id = ledger.claim_source(self.automation, run_key, ledger.new_run_id(self.automation, started, run_key))
         with log_context(automation=self.automation, run_id=run_id, step="intake"), redacted_errors():
-            existing = ledger.get_run(run_id)
-            if existing is not None and existing.status is not ledger.RunStatus.INTAKE:
+            run = ledger.get_run(run_id) or ledger.create_run(
+                ledger.Run(
+                    automation=self.automation,
+                    run_id=run_id,
+                    trigger=trigger,
+                    source=redact(source),
+                    started_at=ledger.run_started_at(run_id),
+                    status=ledger.RunStatus.INTAKE,
+                    expected_items=len(items),
+                    expected_amount=sum((item.amount or Decimal(0) for item in items), Decimal(0)),
+                    buckets=ledger.bucket_count(len(items), settings.items_per_bucket),
+                    chunk_size=settings.chunk_size,
+                    code_version=settings.code_version,
+                    config_version=settings.config_version,
+                )
+            )
+            if run.status is not ledger.RunStatus.INTAKE:
                 _log.info("source already has run %s; nothing to do", run_id)
                 return run_id
-            run = ledger.Run(
-                automation=self.automation,
-                run_id=run_id,
-                trigger=trigger,
-                source=redact(source),
-                started_at=ledger.run_started_at(run_id),
-                status=ledger.RunStatus.INTAKE,
-                expected_items=len(items),
-                expected_amount=sum((item.amount or Decimal(0) for item in items), Decimal(0)),
-                buckets=ledger.bucket_count(len(items), settings.items_per_bucket),
-                code_version=settings.code_version,
-                config_version=settings.config_version,
-            )
-            ledger.save_run(run)
+            # A resumed intake keeps the first attempt's layout (chunk size, buckets), whatever settings say now.
             self._create_items(run, items)
             ended_at = None if items else datetime.now(UTC)
             status = ledger.RunStatus.OPEN if items else ledger.RunStatus.COMPLETE
-            ledger.save_run(run.model_copy(update={"status": status, "ended_at": ended_at}))
-            emit(Event.RUN_STARTED, automation=self.automation, run_id=run_id, items=len(items))
-            if not items:
-                emit(Event.RUN_COMPLETED, automation=self.automation, run_id=run_id, items=0)
+            if ledger.advance_run(run.model_copy(update={"status": status, "ended_at": ended_at}), run.status):
+                emit(Event.RUN_STARTED, automation=self.automation, run_id=run_id, items=len(items))
+                if not items:
+                    emit(Event.RUN_COMPLETED, automation=self.automation, run_id=run_id, items=0)
             return run_id
 
     def _create_items(self, run: ledger.Run, items: Sequence[NewItem]) -> None:
-        settings = get_settings()
         refs = [ItemRef(id=item_id, line=0) for item_id in ledger.item_ids(len(items))]
         messages: list[StepMessage] = []
-        for number, chunk_refs in chunked(refs, settings.chunk_size):
-            start = number * settings.chunk_size
+        for number, chunk_refs in chunked(refs, run.chunk_size):
+            start = number * run.chunk_size
             chunk_items = items[start : start + len(chunk_refs)]
             bucket = number % run.buckets
             data = f"{self.automation}/{run.run_id}/intake/c{number:05d}.jsonl"
@@ -191,8 +207,8 @@ class Chain:
                 )
                 for ref, item in zip(chunk_refs, chunk_items, strict=True)
             ]
-            ledger.create_items(rows)
-            self._emit_outcomes([row for row in rows if row.status is ItemStatus.REJECTED])
+            created = ledger.create_items(rows)
+            self._emit_outcomes([row for row in created if row.status is ItemStatus.REJECTED])
             pending = tuple(
                 ref.model_copy(update={"line": line})
                 for line, (ref, item) in enumerate(zip(chunk_refs, chunk_items, strict=True))
@@ -224,12 +240,26 @@ class Chain:
             if ledger.chunk_already_done(message.run_id, step, message.chunk_id, message.attempt):
                 _log.info("chunk %s attempt %d already done; redelivery ignored", message.chunk_id, message.attempt)
                 return
+            if len(message.items) > 1 and _dequeue_count(msg) > 1:
+                # The last delivery failed or never finished (a crash, a hang past the timeout): halve the chunk
+                # before working, so that whatever broke it is cornered in a few rounds instead of taking the
+                # whole chunk to poison with it.
+                half = len(message.items) // 2
+                for suffix, part in (("-a", message.items[:half]), ("-b", message.items[half:])):
+                    self._send(message.model_copy(update={"chunk_id": message.chunk_id + suffix, "items": part}))
+                _log.warning("chunk %s was redelivered; sent on in two halves", message.chunk_id)
+                return
             try:
-                self._run_chunk(message, work)
+                for _ in range(3):
+                    try:
+                        self._run_chunk(message, work)
+                        break
+                    except ledger.ItemEndedElsewhereError:
+                        _log.info("an item of chunk %s ended meanwhile; reading again", message.chunk_id)
+                else:
+                    raise ledger.ItemEndedElsewhereError(f"chunk {message.chunk_id} kept colliding")
             except Exception:
-                if not self._last_delivery(msg):
-                    raise
-                if len(message.items) == 1:
+                if _dequeue_count(msg) >= get_settings().max_dequeue_count:
                     emit(
                         Event.OPERATOR_ALERT,
                         level=40,
@@ -239,12 +269,7 @@ class Chain:
                         step=step,
                         reason_code="POISON_MESSAGE",
                     )
-                    raise
-                # The chunk failed as a whole on its last delivery: rather than let every item in it go to
-                # poison with one bad one, split it so each item gets the same chance alone.
-                _log.exception("chunk %s failed on its last delivery; retrying its items one by one", message.chunk_id)
-                for ref in message.items:
-                    self._send(single(message, ref, message.attempt))
+                raise
 
     def _run_chunk(self, message: StepMessage, work: StepWork) -> None:
         started = time.perf_counter()
@@ -272,22 +297,19 @@ class Chain:
             **transition.model_dump(),
         )
 
-    @staticmethod
-    def _last_delivery(msg: func.QueueMessage) -> bool:
-        dequeue_count = getattr(msg, "dequeue_count", None)
-        return dequeue_count is not None and dequeue_count >= get_settings().max_dequeue_count
-
     def _work_chunk(self, message: StepMessage, work: StepWork, current: dict[str, dict[str, Any]]) -> _ChunkOutcome:
-        deadline = time.monotonic() + get_settings().step_time_budget_seconds
         records = _read_lines(message.data)
+        deadline = time.monotonic() + get_settings().step_time_budget_seconds
         outcome = _ChunkOutcome()
+        worked = 0
         for index, ref in enumerate(message.items):
             if ref.id in current and ItemStatus(current[ref.id]["Status"]) in TERMINAL:
                 outcome.skipped += 1  # ended by another delivery: the first terminal state stands
                 continue
-            if time.monotonic() > deadline:
+            if worked and time.monotonic() > deadline:  # at least one item per delivery, so it always moves on
                 outcome.unworked = list(message.items[index:])
                 break
+            worked += 1
             with log_context(item_id=ref.id):
                 try:
                     data = dict(records[ref.line])
@@ -315,14 +337,12 @@ class Chain:
             config_version=settings.config_version,
         )
         ended = [
-            row.model_copy(
-                update={"item_id": ref.id, "reason_code": rule.reason_code, "reason_text": _reason(rule.text_da)}
-            )
+            _ended(row, item_id=ref.id, reason_code=rule.reason_code, reason_text=_reason(rule.text_da))
             for ref, rule in outcome.business
         ]
         last_step = message.step == self.steps[-1]
         if last_step:
-            ended += [row.model_copy(update={"item_id": ref.id, "status": ItemStatus.DONE}) for ref, _ in outcome.done]
+            ended += [_ended(row, item_id=ref.id, status=ItemStatus.DONE) for ref, _ in outcome.done]
 
         technical: list[ledger.ItemRow] = []
         for ref, error in outcome.failed:
@@ -348,26 +368,17 @@ class Chain:
                 step=message.step,
                 reason_code=TECHNICAL_FAILURE,
             )
-            technical.append(
-                row.model_copy(
-                    update={
-                        "item_id": ref.id,
-                        "reason_code": TECHNICAL_FAILURE,
-                        "reason_text": _reason(
-                            f"{TECHNICAL_FAILURE_TEXT}\nSidste fejl: {type(error).__name__}: {error}"
-                        ),
-                    }
-                )
-            )
+            evidence = _reason(f"{TECHNICAL_FAILURE_TEXT}\nSidste fejl: {type(error).__name__}: {error}")
+            technical.append(_ended(row, item_id=ref.id, reason_code=TECHNICAL_FAILURE, reason_text=evidence))
         ended += technical
-        ledger.end_items(ended, current)
-        self._emit_outcomes(ended)
+        ledger.end_items(ended, current, committed=self._emit_outcomes)
 
         if outcome.done and not last_step:
             self._forward(message, outcome)
         if outcome.unworked:
             # Out of time: the rest continues in a message of its own rather than run past the host's timeout.
-            continuation = f"{message.chunk_id}+{outcome.unworked[0].id}"
+            # Named from the original chunk: a continuation is always a tail of it, so the id stays short.
+            continuation = f"{message.chunk_id.split('+', 1)[0]}+{outcome.unworked[0].id}"
             self._send(message.model_copy(update={"chunk_id": continuation, "items": tuple(outcome.unworked)}))
         return len(technical)
 
@@ -413,6 +424,15 @@ class Chain:
         for part in fit_to_queue(message):
             queue = storage.queue(self.queue_name(part.step))
             queue.send_message(part.encode(), visibility_timeout=delay_seconds or None)
+
+
+def _dequeue_count(msg: func.QueueMessage) -> int:
+    return getattr(msg, "dequeue_count", None) or 1
+
+
+def _ended(row: ledger.ItemRow, **update: Any) -> ledger.ItemRow:
+    """An item's ending, validated (model_copy alone would skip the reason-code and personal-data checks)."""
+    return ledger.ItemRow.model_validate({**row.model_dump(), **update})
 
 
 def _reason(text: str) -> str:

@@ -18,9 +18,23 @@ def run_closer(timer: func.TimerRequest) -> None:
     """Timer (RUN_CLOSER_SCHEDULE): reconciles every open run and closes those whose items all ended."""
     if timer.past_due:
         _log.warning("run closer is running late")
-    with redacted_errors():
-        for run_id in ledger.open_run_ids():
-            close_run(run_id)
+    failed = 0
+    for run_id in ledger.open_run_ids():
+        try:
+            with redacted_errors():
+                close_run(run_id)
+        except Exception:  # one broken run must not keep the others from closing
+            failed += 1
+            _log.exception("could not reconcile run %s", run_id)
+            emit(
+                Event.OPERATOR_ALERT,
+                level=40,
+                automation=run_id.split(".", 1)[0],
+                run_id=run_id,
+                reason_code="LUKNING_FEJLEDE",
+            )
+    if failed:
+        raise RuntimeError(f"{failed} runs could not be reconciled; see the alerts")
 
 
 def close_run(run_id: str) -> ledger.Run | None:

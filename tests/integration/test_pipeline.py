@@ -239,3 +239,15 @@ def test_an_item_in_two_messages_after_a_crash_ends_once(sample_env, host, monke
     assert any(row["ChunkId"].endswith("~000003") for row in history), "the retry was sent before the crash"
     assert sum(row["Skipped"] for row in history) >= 1, "a second message found items already ended"
     assert sample_env.bookings()["requests"][f"{run.run_id}/000003/book"] == 1
+
+
+def test_one_broken_run_does_not_keep_the_others_from_closing(sample_env, host):
+    sample = sample_file(rows=3, seed=19, with_problems=False)
+    storage.table(ledger.RUNS_TABLE).upsert_entity(
+        {"PartitionKey": ledger.OPEN_RUNS_PARTITION, "RowKey": "sample.broken", "Automation": "sample"}
+    )
+    sample_env.drop("closing.csv", sample.text)
+    host.run_until_idle()
+    assert host.fire("run_closer") is False, "the closer reports the run it could not reconcile"
+    assert sample_env.run_for("closing.csv").status is ledger.RunStatus.COMPLETE
+    storage.table(ledger.RUNS_TABLE).delete_entity(ledger.OPEN_RUNS_PARTITION, "sample.broken")

@@ -1,6 +1,7 @@
 """The step contract with storage replaced by in-memory fakes: outcomes, retries, idempotency, alerts."""
 
 import logging
+import traceback
 from typing import Any
 
 import azure.functions as func
@@ -10,7 +11,7 @@ from azure.functions.queue import QueueMessage
 from shared import ledger
 from shared.messages import ItemRef, StepMessage
 from shared.outcomes import TECHNICAL_FAILURE, TERMINAL, ItemStatus
-from shared.pipeline import BusinessException, Chain, WorkItem
+from shared.pipeline import BusinessException, Chain, NewItem, WorkItem
 
 CPR = "2412581234"
 
@@ -46,12 +47,13 @@ class FakeStorage:
             i: _Entity(self.rows[i].status.value if i in self.rows else "pending", self.versions.get(i, 0)) for i in ids
         }
 
-    def end_items(self, rows: list[ledger.ItemRow], current: dict[str, _Entity]) -> None:
+    def end_items(self, rows: list[ledger.ItemRow], current: dict[str, _Entity], committed=lambda rows: None) -> None:
         if any(self.versions.get(r.item_id, 0) != current[r.item_id].metadata["etag"] for r in rows):
             raise ledger.ItemEndedElsewhereError("changed meanwhile")
         for row in rows:
             self.rows[row.item_id] = row
             self.versions[row.item_id] = self.versions.get(row.item_id, 0) + 1
+        committed(list(rows))
 
 
 @pytest.fixture
@@ -168,15 +170,57 @@ def test_last_attempt_hands_off_with_teknisk_fejl_and_alerts(fake, chain, caplog
     assert alerts[0].reason_code == TECHNICAL_FAILURE and not fake.sent
 
 
-def test_a_chunk_failing_on_its_last_delivery_is_split_not_poisoned(fake, chain, monkeypatch):
+def test_a_redelivered_chunk_is_halved_before_any_work(fake, chain):
+    worked: list[str] = []
+    chain.run_step("first", delivery(dequeue_count=2), lambda item: worked.append(item.item_id))
+    assert worked == [] and not fake.rows and not fake.transitions
+    halves = [m for m, _ in fake.sent]
+    assert [[i.id for i in m.items] for m in halves] == [["000000", "000001"], ["000002", "000003"]]
+    assert [m.chunk_id for m in halves] == ["c00000-a", "c00000-b"] and {m.attempt for m in halves} == {1}
+
+
+def test_a_single_failing_on_its_last_delivery_alerts_and_goes_to_poison_redacted(fake, chain, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="ks.events")
     monkeypatch.setattr("shared.ledger.chunk_rows", lambda *a: (_ for _ in ()).throw(OSError(f"down {CPR}")))
     with pytest.raises(Exception, match="down") as error:
-        chain.run_step("first", delivery(dequeue_count=4), work)
-    assert CPR not in str(error.value), "an exception escaping a handler is redacted"
-    chain.run_step("first", delivery(dequeue_count=5), work)  # host.json maxDequeueCount
-    singles = [m for m, _ in fake.sent]
-    assert [[i.id for i in m.items] for m in singles] == [["000000"], ["000001"], ["000002"], ["000003"]]
-    assert all(m.attempt == 1 and m.chunk_id.startswith("c00000~") for m in singles)
+        chain.run_step("first", delivery(items=1, dequeue_count=5), work)  # host.json maxDequeueCount
+    assert CPR not in str(error.value), "escaping exceptions are redacted"
+    assert error.value.__suppress_context__ and CPR not in "".join(traceback.format_exception(error.value))
+    alerts = [r for r in caplog.records if getattr(r, "custom_event", "") == "OperatorAlert"]
+    assert [a.reason_code for a in alerts] == ["POISON_MESSAGE"]
+
+
+def test_a_collision_with_another_delivery_is_resolved_by_reading_again(fake, chain, monkeypatch):
+    real_chunk_rows = fake.chunk_rows
+    reads: list[int] = []
+
+    def racing_chunk_rows(run_id, bucket, ids):
+        rows = real_chunk_rows(run_id, bucket, ids)
+        if not reads:  # another delivery ends item 0 right after our first read
+            fake.rows["000000"] = ledger.ItemRow(run_id="r", bucket=0, item_id="000000", status=ItemStatus.DONE)
+            fake.versions["000000"] = 1
+        reads.append(1)
+        return rows
+
+    monkeypatch.setattr("shared.ledger.chunk_rows", racing_chunk_rows)
+    chain.run_step("last", delivery("last"), lambda item: None)
+    assert len(reads) == 2
+    (transition,) = fake.transitions.values()
+    assert transition.skipped == 1 and transition.done == 3
+
+
+def test_a_malformed_reason_code_is_a_technical_failure_not_a_stored_cpr(fake, chain):
+    chain.run_step("first", delivery(items=1), lambda item: (_ for _ in ()).throw(BusinessException(CPR, "x")))
+    assert not fake.rows
+    ((retry, _),) = fake.sent
+    assert retry.attempt == 2
+
+
+def test_new_items_refuse_what_the_ledger_would_refuse():
+    with pytest.raises(ValueError):
+        NewItem(data={}, rejected=("ugyldig række", "tekst"))
+    with pytest.raises(ValueError):
+        NewItem(data={}, reference=CPR)
 
 
 def test_a_chunk_out_of_time_continues_in_a_new_message(fake, chain, monkeypatch):
@@ -184,7 +228,7 @@ def test_a_chunk_out_of_time_continues_in_a_new_message(fake, chain, monkeypatch
     from shared.settings import get_settings
 
     get_settings.cache_clear()
-    clock = iter([0.0, 0.5, 0.9, 2.0, 3.0, 4.0])
+    clock = iter([0.0, 0.5, 2.0, 3.0, 4.0])  # deadline at 1.0; the first item is worked unchecked
     monkeypatch.setattr("shared.pipeline.time.monotonic", lambda: next(clock))
     try:
         chain.run_step("last", delivery("last"), lambda item: None)
@@ -206,3 +250,23 @@ def test_business_reason_codes_must_be_codes_not_free_text():
         ledger.ItemRow(run_id="r", bucket=0, item_id="1", status=ItemStatus.HANDED_OFF, reason_code=CPR)
     with pytest.raises(ValueError):
         ledger.ItemRow(run_id="r", bucket=0, item_id="1", status=ItemStatus.HANDED_OFF, reference=CPR)
+
+
+def test_a_continuation_always_works_one_item_and_keeps_a_short_id(fake, chain, monkeypatch):
+    monkeypatch.setenv("STEP_TIME_BUDGET_SECONDS", "1")
+    from shared.settings import get_settings
+
+    get_settings.cache_clear()
+    clock = iter(float(n * 10) for n in range(100))  # every check is past the deadline
+    monkeypatch.setattr("shared.pipeline.time.monotonic", lambda: next(clock))
+    message = StepMessage.decode(delivery("last").get_body())
+    continued = QueueMessage(
+        body=message.model_copy(update={"chunk_id": "c00000+000001"}).encode().encode(), dequeue_count=1
+    )
+    try:
+        chain.run_step("last", continued, lambda item: None)
+    finally:
+        get_settings.cache_clear()
+    assert set(fake.rows) == {"000000"}
+    ((continuation, _),) = fake.sent
+    assert continuation.chunk_id == "c00000+000001"
