@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     run_closer_schedule: str = Field(default="0 */1 * * * *", description="NCRONTAB (seconds first) of the run closer.")
     code_version: str = Field(default="dev", description="Deployed code version (set by deploy).")
     config_version: str = Field(default="dev", description="Rules/configuration version in force.")
+    servicenow_instance_url: str | None = Field(default=None, description="ServiceNow instance base URL.")
+    servicenow_client_id: str | None = Field(default=None, description="OAuth client id for ServiceNow.")
+    servicenow_client_secret: SecretStr | None = Field(default=None, description="OAuth client secret.")
+    servicenow_timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout per ServiceNow request.")
     minutes_per_case: dict[str, Decimal] = Field(
         default_factory=dict,
         description="Minutes a person spends per case today, per automation (JSON object).",

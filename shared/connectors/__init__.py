@@ -1,0 +1,1 @@
+"""Clients of the external systems (ServiceNow first; CVR, Kvantum, OPUS, eIndkomst and Graph follow)."""

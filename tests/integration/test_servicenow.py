@@ -1,0 +1,140 @@
+"""The ServiceNow connector against the ServiceNow simulator, over real HTTP."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from devhost.simulators.servicenow import ServiceNowServer
+from shared.connectors.servicenow import ServiceNowClient, ServiceNowError
+
+CPR = "2412581234"
+NEW_SUPPLIER = "cat-new-supplier"
+
+
+@pytest.fixture
+def instance() -> Iterator[ServiceNowServer]:
+    server = ServiceNowServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def waits() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def client(instance, waits) -> ServiceNowClient:
+    return ServiceNowClient(instance.url, "devhost", "devhost-secret", timeout=2, sleep=waits.append)
+
+
+def request_item(instance: ServiceNowServer, n: int, **overrides) -> dict:
+    record = {
+        "cat_item": NEW_SUPPLIER,
+        "state": "1",
+        "short_description": f"Ny leverandør {n}",
+        "variables": {"cvr": f"1234567{n % 10}", "navn": f"Firma {n} ApS", "leverandoer_type": "DK_VIRKSOMHED"},
+        **overrides,
+    }
+    return instance.state.insert("sc_req_item", record)
+
+
+def test_create_read_and_patch(client, instance):
+    task = client.create("sc_task", {"short_description": "Kontrollér leverandør", "correlation_id": "r1/000001"})
+    assert task["number"].startswith("SCTASK") and task["state"] == "1"
+    assert client.get("sc_task", task["sys_id"], ["number", "correlation_id"]) == {
+        "number": task["number"],
+        "correlation_id": "r1/000001",
+    }
+    patched = client.patch("sc_task", task["sys_id"], {"state": "3"})
+    assert patched["state"] == "3"
+    assert instance.state.token_requests == 1, "the token is cached"
+
+
+def test_query_collects_every_page_in_creation_order_with_the_filter(client, instance):
+    wanted = [request_item(instance, n) for n in range(25)]
+    request_item(instance, 99, state="3")  # closed: filtered out
+    request_item(instance, 98, cat_item="something-else")
+    found = client.query("sc_req_item", f"active=true^state=1^cat_item={NEW_SUPPLIER}", ["number", "sys_id"], 10)
+    assert [r["number"] for r in found] == [r["number"] for r in wanted]
+    pages = [p for m, p in instance.state.requests if m == "GET" and p == "/api/now/table/sc_req_item"]
+    assert len(pages) == 3
+
+
+def test_catalog_variables_come_back_only_when_asked_for(client, instance):
+    item = request_item(instance, 1)
+    plain = client.get("sc_req_item", item["sys_id"])
+    assert "variables" not in plain and "variables.cvr" not in plain
+    asked = client.get("sc_req_item", item["sys_id"], ["number", "variables.cvr", "variables.navn"])
+    assert asked == {"number": item["number"], "variables.cvr": "12345671", "variables.navn": "Firma 1 ApS"}
+
+
+def test_an_expired_token_is_renewed_once_on_401(client, instance):
+    item = request_item(instance, 1)
+    client.get("sc_req_item", item["sys_id"])
+    instance.state.expire_tokens()
+    assert client.get("sc_req_item", item["sys_id"])["number"] == item["number"]
+    assert instance.state.token_requests == 2
+
+
+def test_wrong_credentials_are_reported_not_retried(instance, waits):
+    wrong = ServiceNowClient(instance.url, "devhost", "wrong", sleep=waits.append)
+    with pytest.raises(ServiceNowError, match="401"):
+        wrong.query("sc_req_item", "active=true")
+    assert waits == []
+
+
+def test_429_waits_as_long_as_retry_after_says(client, instance, waits):
+    request_item(instance, 1)
+    instance.state.inject("429", count=2, value=7)
+    assert len(client.query("sc_req_item", "active=true")) == 1
+    assert waits == [7.0, 7.0]
+
+
+def test_5xx_is_retried_with_growing_bounded_waits_then_reported(client, instance, waits):
+    request_item(instance, 1)
+    instance.state.inject("502", count=2)
+    assert len(client.query("sc_req_item", "active=true")) == 1
+    assert waits == [0.5, 1.0]
+    waits.clear()
+    instance.state.inject("500", count=10)
+    with pytest.raises(ServiceNowError, match="500"):
+        client.query("sc_req_item", "active=true")
+    assert waits == [0.5, 1.0, 2.0, 4.0]
+
+
+def test_a_timeout_is_retried_for_reads_but_never_for_creates(client, instance, waits):
+    item = request_item(instance, 1)
+    instance.state.inject("hang", count=1, value=3)  # longer than the client's 2 s timeout
+    assert client.get("sc_req_item", item["sys_id"])["number"] == item["number"]
+    assert waits == [0.5]
+    instance.state.inject("hang", count=1, value=3)
+    with pytest.raises(ServiceNowError, match="ReadTimeout"):
+        client.create("sc_task", {"short_description": "x"})
+
+
+def test_a_create_refused_with_503_is_retried(client, instance, waits):
+    instance.state.inject("503", count=1)
+    created = client.create("sc_task", {"short_description": "x"})
+    assert created["number"].startswith("SCTASK") and waits == [0.5]
+    assert len(instance.state.tables["sc_task"]) == 1
+
+
+def test_other_errors_keep_the_response_text_without_personal_data(client, instance, waits):
+    with pytest.raises(ServiceNowError) as error:
+        client.get("sc_req_item", f"no-such-{CPR}")
+    assert "404" in str(error.value) and "No Record found" in str(error.value)
+    with pytest.raises(ServiceNowError) as error:
+        client.query("no_such_table", "active=true")
+    assert "400" in str(error.value) and waits == []
+    instance.state.inject("hang", count=0)
+    failing = ServiceNowClient(instance.url, "devhost", f"secret-{CPR}", sleep=waits.append)
+    with pytest.raises(ServiceNowError) as error:
+        failing.get("sc_task", "x")
+    assert CPR not in str(error.value)
+
+
+def test_slowness_is_survived_within_the_timeout(client, instance):
+    instance.state.slow_seconds = 0.3
+    request_item(instance, 1)
+    assert len(client.query("sc_req_item", "active=true")) == 1
