@@ -9,7 +9,7 @@ from shared.logs import install as install_logging
 install_logging()
 
 #: Every blueprint of the deployed app; devhost's sample app registers these too.
-BLUEPRINTS: tuple[func.Blueprint, ...] = (operations.bp,)
+BLUEPRINTS: tuple[func.Blueprint, ...] = (*operations.BLUEPRINTS,)
 
 app = func.FunctionApp()
 for blueprint in BLUEPRINTS:

@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from devhost import azurite, environment, faults, manifest
 from devhost.app_index import load_app
 from devhost.host import HostOptions, LocalHost
 from devhost.report import item_summaries, print_items, print_runs
+from devhost.sample.service import SampleServer
+from devhost.simulators.servicenow import ServiceNowServer
 from shared import ledger
 from shared.logs import install as install_logging
 from shared.outcomes import ItemStatus
@@ -39,26 +42,51 @@ def _logging(level: str, log_file: str | None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _start_environment(args: argparse.Namespace) -> tuple[azurite.Azurite | None, Any, str]:
-    from devhost.sample.service import SampleServer
+@dataclass
+class Environment:
+    """What `start` and `demo` run: storage (Azurite unless given) and the external-system simulators."""
 
-    storage = args.storage
-    emulator = None
-    if not storage:
-        emulator = azurite.start()
-        storage = emulator.connection_string
-    service = SampleServer(port=args.sample_port).start()
-    environment.apply(storage, SAMPLE_SERVICE_URL=service.url)
-    return emulator, service, storage
+    storage: str
+    emulator: azurite.Azurite | None
+    sample: SampleServer
+    servicenow: ServiceNowServer
+
+    def settings(self) -> dict[str, str]:
+        """App settings that point the app at the simulators."""
+        return {
+            "SAMPLE_SERVICE_URL": self.sample.url,
+            "SERVICENOW_INSTANCE_URL": self.servicenow.url,
+            "SERVICENOW_CLIENT_ID": self.servicenow.state.client_id,
+            "SERVICENOW_CLIENT_SECRET": self.servicenow.state.client_secret,
+        }
+
+    def stop(self) -> None:
+        """Stops the simulators and Azurite."""
+        self.servicenow.stop()
+        self.sample.stop()
+        if self.emulator:
+            self.emulator.stop()
+
+
+def _start_environment(args: argparse.Namespace) -> Environment:
+    emulator = None if args.storage else azurite.start()
+    started = Environment(
+        storage=args.storage or emulator.connection_string,  # type: ignore[union-attr]
+        emulator=emulator,
+        sample=SampleServer(port=args.sample_port).start(),
+        servicenow=ServiceNowServer().start(),
+    )
+    environment.apply(started.storage, **started.settings())
+    return started
 
 
 def cmd_start(args: argparse.Namespace) -> None:
     """Azurite, the simulators and the host, until Ctrl-C."""
-    emulator, service, storage = _start_environment(args)
-    host = LocalHost(load_app(args.app), connection_string=storage)
+    started = _start_environment(args)
+    host = LocalHost(load_app(args.app), connection_string=started.storage)
     host.provision()
-    environment.save_state(connection_string=storage, sample_service_url=service.url, app=args.app)
-    print(f"devhost: storage at {emulator.ports if emulator else 'the given connection'}; sample service {service.url}")
+    environment.save_state(connection_string=started.storage, app=args.app, **started.settings())
+    print(f"devhost: sample service {started.sample.url}, ServiceNow {started.servicenow.url}")
     print("devhost: serving; Ctrl-C stops", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: host.stop())
     try:
@@ -66,9 +94,7 @@ def cmd_start(args: argparse.Namespace) -> None:
     except KeyboardInterrupt:
         host.close()
     finally:
-        service.stop()
-        if emulator:
-            emulator.stop()
+        started.stop()
         environment.STATE_FILE.unlink(missing_ok=True)
 
 
@@ -94,15 +120,16 @@ def cmd_demo(args: argparse.Namespace) -> None:
     """Start, load sample data, run every automation to the end, print the run report, stop."""
     from devhost.sample.data import sample_file
 
-    emulator, service, storage = _start_environment(args)
+    started = _start_environment(args)
     try:
         # Short retries so the demo's flaky items recover in seconds rather than minutes.
-        environment.apply(storage, SAMPLE_SERVICE_URL=service.url, BACKOFF_BASE_SECONDS="1", BACKOFF_MAX_SECONDS="4")
-        host = LocalHost(load_app(args.app), connection_string=storage, options=HostOptions(poll_interval=0.1))
+        environment.apply(started.storage, **started.settings(), BACKOFF_BASE_SECONDS="1", BACKOFF_MAX_SECONDS="4")
+        options = HostOptions(poll_interval=0.1)
+        host = LocalHost(load_app(args.app), connection_string=started.storage, options=options)
         host.provision()
         sample = sample_file(rows=args.rows)
         requests.post(
-            f"{service.url}/_control/faults",
+            f"{started.sample.url}/_control/faults",
             json={"faults": sample.faults, "no_nemkonto": sample.no_nemkonto},
             timeout=5,
         ).raise_for_status()
@@ -111,11 +138,13 @@ def cmd_demo(args: argparse.Namespace) -> None:
         work_storage.container("sample-inbox").upload_blob("udbetalinger-demo.csv", sample.text.encode("utf-8"))
         # A timer that finds nothing still leaves a run: the empty file stands in for it here.
         work_storage.container("sample-inbox").upload_blob("tom-fil.csv", b"id;cpr;navn;beloeb\n")
-        started = time.monotonic()
+        clock = time.monotonic()
         host.run_until_idle(timeout=300)
         host.fire("run_closer")
         host.close()
-        print(f"\nAll queues drained in {time.monotonic() - started:.1f} s.\n")
+        print(f"\nAll queues drained in {time.monotonic() - clock:.1f} s.")
+        tasks = started.servicenow.state.tables["sc_task"].values()
+        print(f"{len(tasks)} ServiceNow tasks created for people: {', '.join(t['number'] for t in tasks)}\n")
         runs = [run for automation in sorted(Chain.registry) for run in ledger.newest_runs(automation)]
         print_runs(runs, args.json)
         for run in runs:
@@ -124,14 +153,12 @@ def cmd_demo(args: argparse.Namespace) -> None:
                 print(f"\nItems of {run.run_id} for a person:")
                 print_items(handed, as_json=False)
     finally:
-        service.stop()
-        if emulator:
-            emulator.stop()
+        started.stop()
 
 
 def _running() -> dict[str, str]:
     state = environment.load_state()
-    environment.apply(state["connection_string"], SAMPLE_SERVICE_URL=state["sample_service_url"])
+    environment.apply(state["connection_string"], **{k: v for k, v in state.items() if k.isupper()})
     return state
 
 

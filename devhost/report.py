@@ -72,6 +72,7 @@ def item_summaries(run: ledger.Run, status: ItemStatus | None) -> list[dict[str,
             "attempts": row.get("Attempts", 0),
             "reason_code": row.get("ReasonCode", ""),
             "reason_text": row.get("ReasonText", ""),
+            "case_number": row.get("CaseNumber", ""),
             "reference": row.get("Reference", ""),
             "amount": row.get("Amount", ""),
         }
@@ -86,7 +87,8 @@ def print_items(items: list[dict[str, Any]], as_json: bool) -> None:
         return
     for item in items:
         line = (
-            f"{item['item_id']:<10} {item['status']:<11} {item['step']:<10} {item['attempts']:>2} {item['reason_code']}"
+            f"{item['item_id']:<10} {item['status']:<11} {item['step']:<10} {item['attempts']:>2} "
+            f"{item['case_number']:<14} {item['reason_code']}"
         )
         print(line)
         if item["reason_text"]:

@@ -15,7 +15,7 @@ Tables (all provisioned by infra/, created locally by devhost from the manifest)
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -87,6 +87,7 @@ class ItemRow(BoundaryModel):
     reason_code: str = Field(default="", pattern=f"^({REASON_CODE_PATTERN.strip('^$')})?$")
     reason_text: str = ""
     config_version: str = ""
+    origin: str = ""  # the record the item came from, e.g. "sc_req_item:<sys_id>", for linking its case
 
     @field_validator("reference", "reason_text")
     @classmethod
@@ -318,6 +319,7 @@ def _item_entity(row: ItemRow, now: datetime, *, created: bool) -> dict[str, Any
         entity |= {
             "Amount": "" if row.amount is None else str(row.amount),
             "Reference": row.reference,
+            "Origin": row.origin,
             "CreatedAt": now,
         }
     if row.status in TERMINAL:
@@ -361,6 +363,50 @@ def create_items(rows: Sequence[ItemRow]) -> list[ItemRow]:
                 table.submit_transaction([("create", entity) for entity in batch])
         created += [by_id[entity["RowKey"]] for entity in batch]
     return created
+
+
+def get_item(run_id: str, bucket: int, item_id: str) -> dict[str, Any] | None:
+    """One item row (with its keys and ETag), or None."""
+    try:
+        entity = storage.table(ITEMS_TABLE).get_entity(items_partition(run_id, bucket), item_id)
+    except ResourceNotFoundError:
+        return None
+    return {
+        **entity,
+        "PartitionKey": entity["PartitionKey"],
+        "RowKey": entity["RowKey"],
+        "etag": entity.metadata["etag"],
+    }
+
+
+def claim_handoff(row: dict[str, Any], claimant: str, stale_after: timedelta) -> bool:
+    """Claims an item's hand-off for one message (its id), so two messages never create two cases.
+
+    The claim is the claimant's own on a redelivery of the same message; another claimant's is respected
+    until it is stale (that message's redelivery will finish the job), then taken over.
+    """
+    claimed_by, claimed_at = row.get("HandoffClaim"), row.get("HandoffClaimedAt")
+    if claimed_by and claimed_by != claimant and claimed_at and claimed_at > _utcnow() - stale_after:
+        return False
+    entity = {
+        "PartitionKey": row["PartitionKey"],
+        "RowKey": row["RowKey"],
+        "HandoffClaim": claimant,
+        "HandoffClaimedAt": _utcnow(),
+    }
+    try:
+        storage.table(ITEMS_TABLE).update_entity(
+            entity, mode=UpdateMode.MERGE, etag=row["etag"], match_condition=MatchConditions.IfNotModified
+        )
+    except ResourceModifiedError:
+        return False
+    return True
+
+
+def set_case_number(run_id: str, bucket: int, item_id: str, case_number: str) -> None:
+    """Records the case a person got for an item handed off."""
+    entity = {"PartitionKey": items_partition(run_id, bucket), "RowKey": item_id, "CaseNumber": case_number}
+    storage.table(ITEMS_TABLE).upsert_entity(entity, mode=UpdateMode.MERGE)
 
 
 def chunk_rows(run_id: str, bucket: int, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -476,7 +522,7 @@ class Reconciliation(BoundaryModel):
 
     @property
     def status(self) -> RunStatus:
-        """COMPLETE only when nothing is pending and nothing disagrees with the input."""
+        """COMPLETE only when every item is settled (ended, with a case if handed off) and totals agree."""
         if self.missing_count:
             return RunStatus.OPEN
         return RunStatus.UNRECONCILED if self.problems else RunStatus.COMPLETE
@@ -497,7 +543,8 @@ def reconcile(expected_items: int, expected_amount: Decimal, rows: Iterable[dict
             reasons[row["ReasonCode"]] += 1
         if row.get("Amount"):
             amount += Decimal(row["Amount"])
-        if status not in TERMINAL:
+        # An item is not settled until it has ended and, if a person must act, the person has a case.
+        if status not in TERMINAL or (status is ItemStatus.HANDED_OFF and not row.get("CaseNumber")):
             missing.append(row["ItemId"])
     total = sum(counts.values())
     problems: list[str] = []

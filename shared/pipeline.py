@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import azure.functions as func
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared import ledger, storage
+from shared import handoff, ledger, storage
 from shared.events import Event, emit
 from shared.logs import get_logger, log_context, redacted_errors
 from shared.messages import ItemRef, StepMessage, chunked, fit_to_queue, single, to_json_line
@@ -67,6 +67,7 @@ class NewItem:
     amount: Decimal | None = None
     reference: str = ""
     rejected: tuple[str, str] | None = None  # (reason code, Danish text) for input that is not a case
+    origin: str = ""  # the record the item came from ("sc_req_item:<sys_id>"): its case is linked to it
 
     def __post_init__(self) -> None:
         """Refuses at parse time what the ledger would refuse at intake (and leave the run stuck)."""
@@ -204,6 +205,7 @@ class Chain:
                     reason_code=item.rejected[0] if item.rejected else "",
                     reason_text=_reason(item.rejected[1]) if item.rejected else "",
                     config_version=run.config_version,
+                    origin=item.origin,
                 )
                 for ref, item in zip(chunk_refs, chunk_items, strict=True)
             ]
@@ -371,6 +373,9 @@ class Chain:
             evidence = _reason(f"{TECHNICAL_FAILURE_TEXT}\nSidste fejl: {type(error).__name__}: {error}")
             technical.append(_ended(row, item_id=ref.id, reason_code=TECHNICAL_FAILURE, reason_text=evidence))
         ended += technical
+        handed = [row.item_id for row in ended if row.status is ItemStatus.HANDED_OFF]
+        if handed:  # asked for before the endings are written, so that a crash in between cannot lose it
+            handoff.request(self.automation, message.run_id, message.bucket, handed)
         ledger.end_items(ended, current, committed=self._emit_outcomes)
 
         if outcome.done and not last_step:

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     servicenow_client_id: str | None = Field(default=None, description="OAuth client id for ServiceNow.")
     servicenow_client_secret: SecretStr | None = Field(default=None, description="OAuth client secret.")
     servicenow_timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout per ServiceNow request.")
+    handoff_table: str = Field(
+        default="sc_task", description="ServiceNow table of the tasks that hand items to people."
+    )
+    handoff_assignment_group: str = Field(
+        default="Koncernservice Økonomi", description="Assignment group of hand-off tasks."
+    )
     minutes_per_case: dict[str, Decimal] = Field(
         default_factory=dict,
         description="Minutes a person spends per case today, per automation (JSON object).",

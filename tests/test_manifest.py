@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_deployed_manifest_names_everything_the_code_uses():
     manifest = build(load_app("function_app:app"))
-    assert [f["name"] for f in manifest["functions"]] == ["run_closer"]
+    assert [f["name"] for f in manifest["functions"]] == ["handoff", "run_closer"]
+    assert {"name": "handoff", "poison": "handoff-poison"} in manifest["queues"]
     assert manifest["tables"] == ["history", "items", "runs"]
     assert "work" in manifest["containers"]
     assert manifest["connections"] == ["AzureWebJobsStorage", "WorkStorage"]
@@ -24,7 +25,7 @@ def test_deployed_manifest_names_everything_the_code_uses():
 def test_sample_manifest_lists_every_queue_with_its_poison_twin_and_the_inbox():
     manifest = build(load_app("devhost.sample.app:app"))
     assert manifest["queues"] == [
-        {"name": q, "poison": f"{q}-poison"} for q in ("sample-book", "sample-enrich", "sample-validate")
+        {"name": q, "poison": f"{q}-poison"} for q in ("handoff", "sample-book", "sample-enrich", "sample-validate")
     ]
     assert "sample-inbox" in manifest["containers"]
 

@@ -1,5 +1,6 @@
-"""Operations: the platform's own functions (closing runs; later the sweeper)."""
+"""Operations: the platform's own functions (closing runs, handing items to people; later the sweeper)."""
 
-from functions.operations.run_closer import bp
+from functions.operations.handoff import bp as handoff_bp
+from functions.operations.run_closer import bp as run_closer_bp
 
-__all__ = ["bp"]
+BLUEPRINTS = (run_closer_bp, handoff_bp)

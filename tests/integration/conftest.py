@@ -11,6 +11,7 @@ from devhost.app_index import load_app
 from devhost.host import HostOptions, LocalHost
 from devhost.sample.data import SampleFile
 from devhost.sample.service import SampleServer
+from devhost.simulators.servicenow import ServiceNowServer
 from shared import ledger, storage
 from tests.conftest import TEST_SETTINGS
 
@@ -21,6 +22,16 @@ SAMPLE_APP = "devhost.sample.app:app"
 class Environment:
     connection_string: str
     service: SampleServer
+    servicenow: ServiceNowServer
+
+    def tasks(self, run_id: str) -> dict[str, list[dict]]:
+        """Hand-off tasks of a run in the ServiceNow simulator, by item id."""
+        tasks: dict[str, list[dict]] = {}
+        for task in self.servicenow.state.tables["sc_task"].values():
+            run, _, item = task.get("correlation_id", "").partition("/")
+            if run == run_id:
+                tasks.setdefault(item, []).append(task)
+        return tasks
 
     def configure_faults(self, sample: SampleFile) -> None:
         requests.post(
@@ -47,9 +58,18 @@ class Environment:
 @pytest.fixture(scope="session")
 def env(azurite_connection: str) -> Iterator[Environment]:
     service = SampleServer().start()
-    environment.apply(azurite_connection, **TEST_SETTINGS, SAMPLE_SERVICE_URL=service.url)
+    servicenow = ServiceNowServer().start()
+    environment.apply(
+        azurite_connection,
+        **TEST_SETTINGS,
+        SAMPLE_SERVICE_URL=service.url,
+        SERVICENOW_INSTANCE_URL=servicenow.url,
+        SERVICENOW_CLIENT_ID=servicenow.state.client_id,
+        SERVICENOW_CLIENT_SECRET=servicenow.state.client_secret,
+    )
     LocalHost(load_app(SAMPLE_APP), connection_string=azurite_connection).provision()
-    yield Environment(azurite_connection, service)
+    yield Environment(azurite_connection, service, servicenow)
+    servicenow.stop()
     service.stop()
 
 

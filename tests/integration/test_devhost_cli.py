@@ -36,8 +36,9 @@ def test_verbs_against_a_running_host(sample_env, log_dir, tmp_path):
         json.dumps(
             {
                 "connection_string": sample_env.connection_string,
-                "sample_service_url": sample_env.service.url,
                 "app": "devhost.sample.app:app",
+                "SAMPLE_SERVICE_URL": sample_env.service.url,
+                "SERVICENOW_INSTANCE_URL": sample_env.servicenow.url,
             }
         )
     )
@@ -75,7 +76,7 @@ def test_verbs_against_a_running_host(sample_env, log_dir, tmp_path):
     book.delete_message(message)
 
     manifest = json.loads(cli(state, "manifest"))
-    assert [f["name"] for f in manifest["functions"]] == ["run_closer"]
+    assert [f["name"] for f in manifest["functions"]] == ["handoff", "run_closer"]
 
 
 def test_demo_runs_to_the_end_and_reports(tmp_path):

@@ -37,6 +37,15 @@ def assert_run_settled(env, name, sample) -> ledger.Run:
     assert closed.amount_total == closed.expected_amount == sample.total
     booked = {key.split("/")[1] for key in env.bookings()["bookings"] if key.startswith(f"{run.run_id}/")}
     assert booked == {i for i, row in items.items() if row["Status"] == "done"}
+    # every item handed to a person has exactly one task, its number on the item, and no CPR in its title
+    tasks = env.tasks(run.run_id)
+    handed = {i: row for i, row in items.items() if row["Status"] == "handed_off"}
+    assert set(tasks) == set(handed)
+    for item_id, row in handed.items():
+        (task,) = tasks[item_id]
+        assert row["CaseNumber"] == task["number"] and row["ReasonCode"] in task["short_description"]
+        assert not contains_cpr(task["short_description"]) and not contains_cpr(task["description"])
+        assert task["assignment_group"] and "request_item" not in task, "standalone: the sample has no origin"
     return closed
 
 

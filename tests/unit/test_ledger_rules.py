@@ -7,7 +7,10 @@ from shared.personal_data import redact
 
 
 def rows(*specs: tuple[str, str, str]) -> list[dict[str, str]]:
-    return [{"ItemId": i, "Status": s, "Amount": a, "ReasonCode": ""} for i, s, a in specs]
+    return [
+        {"ItemId": i, "Status": s, "Amount": a, "ReasonCode": "", "CaseNumber": "SCTASK1" if s == "handed_off" else ""}
+        for i, s, a in specs
+    ]
 
 
 def test_run_ids_sort_newest_first_and_survive_redaction():
@@ -58,3 +61,9 @@ def test_unreconciled_when_amounts_disagree_with_the_control_total():
 
 def test_zero_item_run_is_complete():
     assert reconcile(0, Decimal(0), []).status is RunStatus.COMPLETE
+
+
+def test_an_item_handed_off_without_a_case_yet_keeps_the_run_open():
+    awaiting = [{"ItemId": "000001", "Status": "handed_off", "Amount": "1", "ReasonCode": "REGEL", "CaseNumber": ""}]
+    result = reconcile(1, Decimal(1), awaiting)
+    assert result.status is RunStatus.OPEN and result.missing == ("000001",)

@@ -30,6 +30,7 @@ class FakeStorage:
         self.rows: dict[str, ledger.ItemRow] = {}
         self.versions: dict[str, int] = {}
         self.sent: list[tuple[StepMessage, int]] = []
+        self.handoffs: list[tuple[str, ...]] = []
         self.blobs: dict[str, list[dict[str, Any]]] = {"d": [{"n": n, "cpr": CPR} for n in range(4)]}
         monkeypatch.setattr("shared.pipeline._read_lines", lambda blob: self.blobs[blob])
         monkeypatch.setattr("shared.pipeline._write_lines", self.blobs.__setitem__)
@@ -41,6 +42,7 @@ class FakeStorage:
         monkeypatch.setattr("shared.ledger.chunk_rows", self.chunk_rows)
         monkeypatch.setattr("shared.ledger.end_items", self.end_items)
         monkeypatch.setattr(Chain, "_send", lambda chain, m, delay_seconds=0: self.sent.append((m, delay_seconds)))
+        monkeypatch.setattr("shared.handoff.request", lambda a, r, b, ids: self.handoffs.append(tuple(ids)))
 
     def chunk_rows(self, run_id: str, bucket: int, ids: list[str]) -> dict[str, _Entity]:
         return {
@@ -95,6 +97,7 @@ def test_outcomes_are_split_ended_retried_and_forwarded(fake, chain):
     chain.run_step("first", delivery(), work)
 
     assert fake.rows["000001"].status is ItemStatus.HANDED_OFF and fake.rows["000001"].reason_code == "REGEL"
+    assert fake.handoffs == [("000001",)], "a person is asked for, once per chunk"
     assert set(fake.rows) == {"000001"}, "only the business exception ends at a middle step"
     forwarded = [m for m, _ in fake.sent if m.step == "last"]
     retried = [(m, d) for m, d in fake.sent if m.step == "first"]
@@ -165,6 +168,7 @@ def test_last_attempt_hands_off_with_teknisk_fejl_and_alerts(fake, chain, caplog
     row = fake.rows["000000"]
     assert row.status is ItemStatus.HANDED_OFF and row.reason_code == TECHNICAL_FAILURE
     assert row.attempts == 3 and "teknisk fejl" in row.reason_text and CPR not in row.reason_text
+    assert fake.handoffs == [("000000",)]
     alerts = [r for r in caplog.records if getattr(r, "custom_event", "") == "OperatorAlert"]
     assert len(alerts) == 1 and alerts[0].levelno == logging.ERROR
     assert alerts[0].reason_code == TECHNICAL_FAILURE and not fake.sent
