@@ -1,8 +1,8 @@
 """Hand-off to a person: one ServiceNow task per item, linked to its request, created once."""
 
 import threading
-from datetime import UTC, datetime
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
