@@ -5,13 +5,13 @@ from decimal import Decimal
 from typing import Any
 
 from shared import ledger
+from shared.config import rules
 from shared.outcomes import ItemStatus, automation_rate, classify, minutes_saved
-from shared.settings import get_settings
 
 
 def run_summary(run: ledger.Run) -> dict[str, Any]:
     """One run as a flat dictionary, with its automation rate and minutes saved."""
-    minutes = get_settings().minutes_per_case.get(run.automation, Decimal(0))
+    minutes = rules().version(run.config_version).minutes_per_case.get(run.automation, Decimal(0))
     rate = automation_rate(run.counts)
     return {
         "run_id": run.run_id,

@@ -26,6 +26,7 @@ class StepMessage(BoundaryModel):
     step: str
     attempt: int = Field(default=1, ge=1)
     retries: int = Field(default=0, ge=0, description="Retries the items needed at earlier steps.")
+    config_version: str = Field(default="", description="The rules version the run is decided under.")
     chunk_id: str
     bucket: int = Field(ge=0)
     data: str = Field(description="Blob (in the work container) holding the chunk's items as JSON lines.")

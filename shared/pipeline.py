@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import azure.functions as func
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared import handoff, ledger, storage
+from shared import config, handoff, ledger, storage
 from shared.events import Event, emit
 from shared.logs import get_logger, log_context, redacted_errors
 from shared.messages import ItemRef, StepMessage, chunked, fit_to_queue, single, to_json_line
@@ -86,6 +86,7 @@ class WorkItem:
     step: str
     attempt: int
     data: dict[str, Any]
+    rules: Mapping[str, Any] = field(default_factory=dict)  # this automation's rules in the run's version
 
     @property
     def key(self) -> str:
@@ -167,7 +168,7 @@ class Chain:
                     buckets=ledger.bucket_count(len(items), settings.items_per_bucket),
                     chunk_size=settings.chunk_size,
                     code_version=settings.code_version,
-                    config_version=settings.config_version,
+                    config_version=config.rules().in_force(started).version,
                 )
             )
             if run.status is not ledger.RunStatus.INTAKE:
@@ -222,6 +223,7 @@ class Chain:
                         automation=self.automation,
                         run_id=run.run_id,
                         step=self.steps[0],
+                        config_version=run.config_version,
                         chunk_id=f"c{number:05d}",
                         bucket=bucket,
                         data=data,
@@ -301,6 +303,7 @@ class Chain:
 
     def _work_chunk(self, message: StepMessage, work: StepWork, current: dict[str, dict[str, Any]]) -> _ChunkOutcome:
         records = _read_lines(message.data)
+        rules = config.rules().version(message.config_version).rules(self.automation)
         deadline = time.monotonic() + get_settings().step_time_budget_seconds
         outcome = _ChunkOutcome()
         worked = 0
@@ -315,7 +318,7 @@ class Chain:
             with log_context(item_id=ref.id):
                 try:
                     data = dict(records[ref.line])
-                    output = work(WorkItem(message.run_id, ref.id, message.step, message.attempt, data))
+                    output = work(WorkItem(message.run_id, ref.id, message.step, message.attempt, data, rules))
                 except BusinessException as rule:
                     outcome.business.append((ref, rule))
                 except Exception as error:  # anything else is technical: retried, never lost
@@ -336,7 +339,7 @@ class Chain:
             status=ItemStatus.HANDED_OFF,
             step=message.step,
             attempts=message.retries + message.attempt,
-            config_version=settings.config_version,
+            config_version=message.config_version,
         )
         ended = [
             _ended(row, item_id=ref.id, reason_code=rule.reason_code, reason_text=_reason(rule.text_da))

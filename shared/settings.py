@@ -1,6 +1,5 @@
 """One typed settings object, read from app settings (Azure) or the environment (locally)."""
 
-from decimal import Decimal
 from functools import lru_cache
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -24,6 +23,9 @@ class Settings(BaseSettings):
         description="Key for the keyed hash (HMAC-SHA256) that turns personal ids into references."
     )
     pseudonym_key_version: str = Field(default="1", description="Version of pseudonym_key.")
+    pseudonym_previous_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description="Earlier pseudonym keys by version (JSON), so older items are still found."
+    )
     chunk_size: int = Field(default=500, ge=1, le=2000, description="Items per queue message.")
     max_attempts: int = Field(default=5, ge=1, le=20, description="Attempts before TEKNISK_FEJL.")
     max_dequeue_count: int = Field(
@@ -37,7 +39,9 @@ class Settings(BaseSettings):
     items_per_bucket: int = Field(default=5000, ge=100, description="Items per ledger partition.")
     run_closer_schedule: str = Field(default="0 */1 * * * *", description="NCRONTAB (seconds first) of the run closer.")
     code_version: str = Field(default="dev", description="Deployed code version (set by deploy).")
-    config_version: str = Field(default="dev", description="Rules/configuration version in force.")
+    rules_file: str | None = Field(
+        default=None, description="Path of the versioned rules file (default config/rules.json)."
+    )
     servicenow_instance_url: str | None = Field(default=None, description="ServiceNow instance base URL.")
     servicenow_client_id: str | None = Field(default=None, description="OAuth client id for ServiceNow.")
     servicenow_client_secret: SecretStr | None = Field(default=None, description="OAuth client secret.")
@@ -47,10 +51,6 @@ class Settings(BaseSettings):
     )
     handoff_assignment_group: str = Field(
         default="Koncernservice Økonomi", description="Assignment group of hand-off tasks."
-    )
-    minutes_per_case: dict[str, Decimal] = Field(
-        default_factory=dict,
-        description="Minutes a person spends per case today, per automation (JSON object).",
     )
 
 

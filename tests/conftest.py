@@ -24,8 +24,6 @@ TEST_SETTINGS = {
     "ITEMS_PER_BUCKET": "100",
     "RUN_CLOSER_SCHEDULE": "0 0 0 1 1 *",
     "CODE_VERSION": "test",
-    "CONFIG_VERSION": "test-config",
-    "MINUTES_PER_CASE": '{"sample": 4}',
 }
 
 

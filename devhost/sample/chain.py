@@ -14,9 +14,9 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 from stdnum.dk import cpr
 
-from shared.personal_data import pseudonym
+from shared import pseudonyms
 from shared.pipeline import BusinessException, Chain, NewItem, WorkItem
-from shared.settings import WORK_CONNECTION, get_settings
+from shared.settings import WORK_CONNECTION
 
 AUTOMATION = "sample"
 INBOX = "sample-inbox"
@@ -26,10 +26,9 @@ bp = func.Blueprint()
 
 
 class SampleSettings(BaseSettings):
-    """Where the sample's simulated external system is, and its one business limit."""
+    """Where the sample's simulated external system is (its business limit is in config/rules.json)."""
 
     sample_service_url: str = Field(description="Base URL of devhost's sample service simulator.")
-    sample_amount_limit: Decimal = Decimal("10000")
 
 
 @cache
@@ -44,12 +43,10 @@ def _http() -> requests.Session:
 
 def parse_rows(text: str) -> list[NewItem]:
     """Rows of a sample file as items; a row whose amount cannot be read is kept as rejected input."""
-    settings = get_settings()
-    key = settings.pseudonym_key.get_secret_value().encode()
     items = []
     for number, row in enumerate(csv.DictReader(io.StringIO(text), delimiter=";"), start=2):
         record = {column: (row.get(column) or "").strip() for column in COLUMNS}
-        reference = pseudonym(record["cpr"], key, settings.pseudonym_key_version)
+        reference = pseudonyms.reference(record["cpr"])
         try:
             amount = Decimal(record["beloeb"].replace(".", "").replace(",", "."))
         except InvalidOperation:
@@ -89,7 +86,7 @@ def validate(item: WorkItem) -> None:
     """The sample's business rules: a CPR that is a real date, an amount within the limit."""
     if not cpr.is_valid(item.data["cpr"]):
         raise BusinessException("UGYLDIGT_CPR", "Personnummeret er ikke gyldigt: fødselsdatoen findes ikke.")
-    limit = _settings().sample_amount_limit
+    limit = Decimal(item.rules["amount_limit"])
     if Decimal(item.data["beloeb"]) > limit:
         raise BusinessException(
             "BELOEB_OVER_GRAENSE", f"Beløbet er over grænsen for automatisk behandling ({limit} kr.)."

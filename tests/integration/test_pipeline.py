@@ -35,6 +35,7 @@ def assert_run_settled(env, name, sample) -> ledger.Run:
     assert closed.status is ledger.RunStatus.COMPLETE, closed.problems
     assert closed.expected_items == len(sample.expected)
     assert closed.amount_total == closed.expected_amount == sample.total
+    assert closed.config_version == "2026.1" and {row["ConfigVersion"] for row in items.values()} == {"2026.1"}
     booked = {key.split("/")[1] for key in env.bookings()["bookings"] if key.startswith(f"{run.run_id}/")}
     assert booked == {i for i, row in items.items() if row["Status"] == "done"}
     # every item handed to a person has exactly one task, its number on the item, and no CPR in its title

@@ -76,6 +76,7 @@ def delivery(step: str = "first", attempt: int = 1, items: int = 4, dequeue_coun
         run_id="contract.20261124T051438-267Z.abcdef",
         step=step,
         attempt=attempt,
+        config_version="2026.1",
         chunk_id="c00000" if items > 1 else "c00000~000002",
         bucket=0,
         data="d",
