@@ -22,6 +22,9 @@ class Event(StrEnum):
     ITEM_RETRY_SCHEDULED = "ItemRetryScheduled"
     OPERATOR_ALERT = "OperatorAlert"
     CHUNK_COMPLETED = "ChunkCompleted"
+    HEARTBEAT = "Heartbeat"
+    POISON_QUEUE_DEPTH = "PoisonQueueDepth"
+    RUN_STALLED = "RunStalled"
 
 
 def emit(event: Event, level: int = 20, **dimensions: str | int) -> None:

@@ -391,15 +391,7 @@ class Chain:
         return len(technical)
 
     def _emit_outcomes(self, ended: Sequence[ledger.ItemRow]) -> None:
-        for item in ended:
-            emit(
-                Event.ITEM_OUTCOME,
-                automation=self.automation,
-                run_id=item.run_id,
-                item_id=item.item_id,
-                outcome=item.status.value,
-                reason_code=item.reason_code,
-            )
+        emit_outcomes(self.automation, ended)
 
     def _forward(self, message: StepMessage, outcome: _ChunkOutcome) -> None:
         next_step = self.steps[self.steps.index(message.step) + 1]
@@ -432,6 +424,19 @@ class Chain:
         for part in fit_to_queue(message):
             queue = storage.queue(self.queue_name(part.step))
             queue.send_message(part.encode(), visibility_timeout=delay_seconds or None)
+
+
+def emit_outcomes(automation: str, ended: Sequence[ledger.ItemRow]) -> None:
+    """An ItemOutcome event per item that has ended (mirrors the ledger for the workbook)."""
+    for item in ended:
+        emit(
+            Event.ITEM_OUTCOME,
+            automation=automation,
+            run_id=item.run_id,
+            item_id=item.item_id,
+            outcome=item.status.value,
+            reason_code=item.reason_code,
+        )
 
 
 def _dequeue_count(msg: func.QueueMessage) -> int:

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     backoff_max_seconds: int = Field(default=3600, ge=1, description="Longest retry delay.")
     items_per_bucket: int = Field(default=5000, ge=100, description="Items per ledger partition.")
     run_closer_schedule: str = Field(default="0 */1 * * * *", description="NCRONTAB (seconds first) of the run closer.")
+    sweeper_schedule: str = Field(default="0 */5 * * * *", description="NCRONTAB of the sweeper.")
+    stuck_after_minutes: int = Field(default=240, ge=1, description="Age of an open run whose pending items are stuck.")
     code_version: str = Field(default="dev", description="Deployed code version (set by deploy).")
     rules_file: str | None = Field(
         default=None, description="Path of the versioned rules file (default config/rules.json)."

@@ -23,6 +23,7 @@ TEST_SETTINGS = {
     "BACKOFF_MAX_SECONDS": "2",
     "ITEMS_PER_BUCKET": "100",
     "RUN_CLOSER_SCHEDULE": "0 0 0 1 1 *",
+    "SWEEPER_SCHEDULE": "0 0 0 1 1 *",
     "CODE_VERSION": "test",
 }
 

@@ -13,7 +13,7 @@ from devhost.app_index import FunctionSpec, binding_problems, index, load_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
-DEPLOYED = {"run_closer": "timerTrigger", "handoff": "queueTrigger"}
+DEPLOYED = {"run_closer": "timerTrigger", "handoff": "queueTrigger", "sweeper": "timerTrigger"}
 SAMPLE = {
     **DEPLOYED,
     "sample_intake": "blobTrigger",

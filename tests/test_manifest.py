@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_deployed_manifest_names_everything_the_code_uses():
     manifest = build(load_app("function_app:app"))
-    assert [f["name"] for f in manifest["functions"]] == ["handoff", "run_closer"]
+    assert [f["name"] for f in manifest["functions"]] == ["handoff", "run_closer", "sweeper"]
     assert {"name": "handoff", "poison": "handoff-poison"} in manifest["queues"]
     assert manifest["tables"] == ["history", "items", "runs"]
     assert "work" in manifest["containers"]

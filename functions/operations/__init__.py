@@ -2,5 +2,6 @@
 
 from functions.operations.handoff import bp as handoff_bp
 from functions.operations.run_closer import bp as run_closer_bp
+from functions.operations.sweeper import bp as sweeper_bp
 
-BLUEPRINTS = (run_closer_bp, handoff_bp)
+BLUEPRINTS = (run_closer_bp, handoff_bp, sweeper_bp)
