@@ -9,7 +9,7 @@ handed off has its case.
 """
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import Field
@@ -23,13 +23,16 @@ from shared.personal_data import redact
 from shared.settings import get_settings
 
 HANDOFF_QUEUE = "handoff"
+REQUEST_SIZE = 500
+#: After this long, a claimant that may have posted a task without hearing back posts again (if none exists).
+POST_SETTLE = timedelta(minutes=10)
 #: A claim older than this is taken over: longer than the host keeps a crashed invocation's message hidden.
 CLAIM_STALE_AFTER = timedelta(minutes=15)
 _log = get_logger("ks.handoff")
 
 
-class ItemNotEndedError(RuntimeError):
-    """The step that hands the item off has not written its ending yet: try again later."""
+class HandoffNotReadyError(RuntimeError):
+    """Not yet: the item's ending is not written yet, or a task posted earlier may still appear. Retry later."""
 
 
 class HandoffMessage(BoundaryModel):
@@ -43,8 +46,10 @@ class HandoffMessage(BoundaryModel):
 
 def request(automation: str, run_id: str, bucket: int, item_ids: Sequence[str]) -> None:
     """Queues the hand-off of items (sent before their ending is written, so a crash cannot lose it)."""
-    message = HandoffMessage(automation=automation, run_id=run_id, bucket=bucket, item_ids=tuple(item_ids))
-    storage.queue(HANDOFF_QUEUE).send_message(message.model_dump_json())
+    for start in range(0, len(item_ids), REQUEST_SIZE):  # a few hundred ids keep a message far below 64 KiB
+        part = tuple(item_ids[start : start + REQUEST_SIZE])
+        message = HandoffMessage(automation=automation, run_id=run_id, bucket=bucket, item_ids=part)
+        storage.queue(HANDOFF_QUEUE).send_message(message.model_dump_json())
 
 
 def hand_off(message: HandoffMessage, claimant: str, client: ServiceNowClient | None = None) -> list[str]:
@@ -61,25 +66,41 @@ def hand_off(message: HandoffMessage, claimant: str, client: ServiceNowClient | 
             if row is None or row.get("CaseNumber"):
                 continue
             if row["Status"] == ItemStatus.PENDING.value:
-                raise ItemNotEndedError(f"item {item_id} has not ended yet")
+                raise HandoffNotReadyError(f"item {item_id} has not ended yet")
             if row["Status"] != ItemStatus.HANDED_OFF.value:
                 continue  # it ended another way (another message got there first)
+            if not claimant:
+                raise ValueError("a hand-off needs its queue message's id as claimant")
+            reclaimed = row.get("HandoffClaim") == claimant  # this message claimed it before and did not finish
+            recent = reclaimed and row["HandoffClaimedAt"] > datetime.now(UTC) - POST_SETTLE
             if not ledger.claim_handoff(row, claimant, CLAIM_STALE_AFTER):
                 continue  # another message is creating this case; if it dies, its redelivery finishes
-            number = create_case(client, message.automation, message.run_id, item_id, row)
+            # A redelivery soon after its own attempt may have posted a task whose answer was lost: it only
+            # looks, and posts again only once the instance has had time to show any task it created.
+            number = create_case(client, message.automation, message.run_id, item_id, row, may_create=not recent)
             ledger.set_case_number(message.run_id, message.bucket, item_id, number)
             _log.info("handed to a person as %s (%s)", number, row["ReasonCode"])
             recorded.append(number)
     return recorded
 
 
-def create_case(client: ServiceNowClient, automation: str, run_id: str, item_id: str, row: dict[str, Any]) -> str:
+def create_case(
+    client: ServiceNowClient,
+    automation: str,
+    run_id: str,
+    item_id: str,
+    row: dict[str, Any],
+    *,
+    may_create: bool,
+) -> str:
     """The item's task: found by correlation_id if an earlier attempt created it, else created now."""
     settings = get_settings()
     correlation = f"{run_id}/{item_id}"
     existing = client.query(settings.handoff_table, f"correlation_id={correlation}", ["number"], page_size=2)
     if existing:
         return str(existing[0]["number"])
+    if not may_create:
+        raise HandoffNotReadyError(f"a task for {item_id} may be on its way; looking again later")
     task: dict[str, Any] = {
         "short_description": f"{automation}: {row['ReasonCode']} (emne {item_id})",
         "description": redact(

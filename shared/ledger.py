@@ -63,6 +63,7 @@ class Run(BoundaryModel):
     expected_amount: Decimal = Decimal(0)
     buckets: int = 1
     chunk_size: int = 500  # the layout of the intake's chunks; a resumed intake must reuse it
+    opened_at: datetime | None = None  # when the intake finished and the items started to move
     code_version: str
     config_version: str
     counts: dict[ItemStatus, int] = Field(default_factory=dict)
@@ -170,6 +171,7 @@ def _run_entity(run: Run) -> dict[str, Any]:
         "ExpectedAmount": str(run.expected_amount),
         "Buckets": run.buckets,
         "ChunkSize": run.chunk_size,
+        "OpenedAt": run.opened_at,
         "CodeVersion": run.code_version,
         "ConfigVersion": run.config_version,
         **{f"Count_{status.value}": run.counts.get(status, 0) for status in ItemStatus},
@@ -195,6 +197,7 @@ def _run_from_entity(entity: dict[str, Any]) -> Run:
         expected_amount=Decimal(entity.get("ExpectedAmount", "0")),
         buckets=entity.get("Buckets", 1),
         chunk_size=entity.get("ChunkSize", 500),
+        opened_at=entity.get("OpenedAt"),
         code_version=entity.get("CodeVersion", ""),
         config_version=entity.get("ConfigVersion", ""),
         counts={status: entity.get(f"Count_{status.value}", 0) for status in ItemStatus},
@@ -500,6 +503,15 @@ def record_transition(transition: ChunkTransition) -> None:
             "At": _utcnow(),
         }
     )
+
+
+def last_activity(run: Run) -> datetime:
+    """When the run last moved: its newest chunk transition, or when its items started to move."""
+    moments = [run.opened_at or run.started_at]
+    history = storage.table(HISTORY_TABLE)
+    rows = history.query_entities("PartitionKey eq @pk", parameters={"pk": run.run_id}, select=["At"])
+    moments += [row["At"] for row in rows if row.get("At")]
+    return max(moments)
 
 
 def transitions(run_id: str) -> list[dict[str, Any]]:

@@ -168,7 +168,7 @@ class Chain:
                     buckets=ledger.bucket_count(len(items), settings.items_per_bucket),
                     chunk_size=settings.chunk_size,
                     code_version=settings.code_version,
-                    config_version=config.rules().in_force(started).version,
+                    config_version=config.rules().in_force(ledger.run_started_at(run_id)).version,
                 )
             )
             if run.status is not ledger.RunStatus.INTAKE:
@@ -176,9 +176,10 @@ class Chain:
                 return run_id
             # A resumed intake keeps the first attempt's layout (chunk size, buckets), whatever settings say now.
             self._create_items(run, items)
-            ended_at = None if items else datetime.now(UTC)
+            now = datetime.now(UTC)
             status = ledger.RunStatus.OPEN if items else ledger.RunStatus.COMPLETE
-            if ledger.advance_run(run.model_copy(update={"status": status, "ended_at": ended_at}), run.status):
+            opened = {"status": status, "opened_at": now, "ended_at": None if items else now}
+            if ledger.advance_run(run.model_copy(update=opened), run.status):
                 emit(Event.RUN_STARTED, automation=self.automation, run_id=run_id, items=len(items))
                 if not items:
                     emit(Event.RUN_COMPLETED, automation=self.automation, run_id=run_id, items=0)
@@ -303,7 +304,7 @@ class Chain:
 
     def _work_chunk(self, message: StepMessage, work: StepWork, current: dict[str, dict[str, Any]]) -> _ChunkOutcome:
         records = _read_lines(message.data)
-        rules = config.rules().version(message.config_version).rules(self.automation)
+        rules = _rules_version(message).rules(self.automation)
         deadline = time.monotonic() + get_settings().step_time_budget_seconds
         outcome = _ChunkOutcome()
         worked = 0
@@ -339,7 +340,7 @@ class Chain:
             status=ItemStatus.HANDED_OFF,
             step=message.step,
             attempts=message.retries + message.attempt,
-            config_version=message.config_version,
+            config_version=_rules_version(message).version,
         )
         ended = [
             _ended(row, item_id=ref.id, reason_code=rule.reason_code, reason_text=_reason(rule.text_da))
@@ -424,6 +425,14 @@ class Chain:
         for part in fit_to_queue(message):
             queue = storage.queue(self.queue_name(part.step))
             queue.send_message(part.encode(), visibility_timeout=delay_seconds or None)
+
+
+def _rules_version(message: StepMessage) -> config.RulesVersion:
+    """The rules the run is decided under; a message from before versions were carried uses the run's start."""
+    try:
+        return config.rules().version(message.config_version)
+    except LookupError:
+        return config.rules().in_force(ledger.run_started_at(message.run_id))
 
 
 def emit_outcomes(automation: str, ended: Sequence[ledger.ItemRow]) -> None:

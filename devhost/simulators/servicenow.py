@@ -44,7 +44,7 @@ class ServiceNowState:
         self.token_lifetime = 1800
         self.token_requests = 0
         self.requests: list[tuple[str, str]] = []
-        self.faults: list[tuple[str, float]] = []  # ("429", retry_after) / ("503", 0) / ("hang", seconds)
+        self.faults: list[tuple[str, float, str]] = []  # (kind, retry-after or hang seconds, error message)
         self.slow_seconds = 0.0
         self._numbers = dict.fromkeys(_PREFIX, 1000000)
         self._clock = datetime(2026, 1, 1, tzinfo=UTC)
@@ -72,10 +72,10 @@ class ServiceNowState:
         with self.lock:
             self.tokens.clear()
 
-    def inject(self, kind: str, count: int = 1, value: float = 0) -> None:
-        """The next `count` API requests fail this way."""
+    def inject(self, kind: str, count: int = 1, value: float = 0, message: str = "") -> None:
+        """The next `count` API requests fail this way (kind: "429", "hang" or an HTTP status)."""
         with self.lock:
-            self.faults += [(kind, value)] * count
+            self.faults += [(kind, value, message)] * count
 
 
 _TESTS = {
@@ -170,14 +170,14 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(state.slow_seconds)
         if fault is None:
             return False
-        kind, value = fault
+        kind, value, message = fault
         if kind == "429":
-            self._error(429, "Too many requests", {"Retry-After": str(int(value))})
+            self._error(429, message or "Too many requests", {"Retry-After": str(int(value))})
         elif kind == "hang":
             time.sleep(value)
-            self._error(504, "Gateway timeout")
+            self._error(504, message or "Gateway timeout")
         else:
-            self._error(int(kind), "The instance is unavailable")
+            self._error(int(kind), message or "The instance is unavailable")
         return True
 
     def _route(self, method: str) -> None:
@@ -252,7 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/_control/expire_tokens":
             state.expire_tokens()
         elif path == "/_control/fault":
-            state.inject(body["kind"], int(body.get("count", 1)), float(body.get("value", 0)))
+            state.inject(body["kind"], int(body.get("count", 1)), float(body.get("value", 0)), body.get("message", ""))
         elif path == "/_control/slow":
             state.slow_seconds = float(body.get("seconds", 0))
         elif path == "/_control/insert":

@@ -14,4 +14,4 @@ bp = func.Blueprint()
 def handoff(msg: func.QueueMessage) -> None:
     """Queue handoff: creates a task per item handed to a person (once) and records its number on the item."""
     with redacted_errors():
-        hand_off(HandoffMessage.model_validate_json(msg.get_body()), claimant=msg.id or "")
+        hand_off(HandoffMessage.model_validate_json(msg.get_body()), claimant=msg.id or "")  # an empty id is refused

@@ -1,8 +1,9 @@
-"""The sweeper: the platform watching itself - heartbeat, poison depth, stalled runs, stuck items."""
+"""The sweeper: the platform watching itself - heartbeat, poison depth, stalled runs, stuck items, lost cases."""
 
 from datetime import UTC, datetime, timedelta
 
 import azure.functions as func
+from azure.core.exceptions import ResourceNotFoundError
 
 from shared import handoff, ledger, storage
 from shared.events import Event, emit
@@ -18,16 +19,21 @@ STUCK_TEXT = (
     "Sagen har ikke bevæget sig i over {hours} timer, og automatikken har opgivet den. "
     "Den skal behandles manuelt; driften er underrettet."
 )
+#: A handed-off item still without its case this long after it ended has lost its hand-off: ask again.
+CASE_OVERDUE = timedelta(minutes=30)
 
 
 @bp.function_name("sweeper")
 @bp.timer_trigger(arg_name="timer", schedule="%SWEEPER_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def sweeper(timer: func.TimerRequest) -> None:
-    """Timer (SWEEPER_SCHEDULE): heartbeat, poison-queue depths, stalled intakes, stuck items to people."""
+    """Timer (SWEEPER_SCHEDULE): poison-queue depths, stalled intakes, stuck items and lost cases; heartbeat last."""
     with redacted_errors():
-        emit(Event.HEARTBEAT, past_due=int(timer.past_due))
         report_poison_depths()
-        sweep_runs(datetime.now(UTC))
+        failed = sweep_runs(datetime.now(UTC))
+        # Last, and saying whether the sweep succeeded: a heartbeat must not hide a sweeper that fails.
+        emit(Event.HEARTBEAT, level=40 if failed else 20, past_due=int(timer.past_due), failed_runs=failed)
+        if failed:
+            raise RuntimeError(f"{failed} runs could not be swept; see the log")
 
 
 def report_poison_depths() -> dict[str, int]:
@@ -35,62 +41,98 @@ def report_poison_depths() -> dict[str, int]:
     depths = {}
     for name in sorted({q for chain in Chain.registry.values() for q in chain.queues} | {handoff.HANDOFF_QUEUE}):
         poison = f"{name}-poison"
-        depth = storage.queue_service().get_queue_client(poison).get_queue_properties().approximate_message_count
+        try:
+            depth = storage.queue_service().get_queue_client(poison).get_queue_properties().approximate_message_count
+        except ResourceNotFoundError:  # the host creates a poison queue with its first message
+            depth = 0
         depths[poison] = depth
         emit(Event.POISON_QUEUE_DEPTH, level=40 if depth else 20, queue=poison, depth=depth)
     return depths
 
 
-def sweep_runs(now: datetime) -> None:
-    """Open runs older than STUCK_AFTER_MINUTES: stalled intakes are reported, stuck items go to people."""
+def sweep_runs(now: datetime) -> int:
+    """Sweeps every open run, each on its own; returns how many could not be swept."""
     limit = timedelta(minutes=get_settings().stuck_after_minutes)
+    failed = 0
     for run_id in ledger.open_run_ids():
-        run = ledger.get_run(run_id)
-        if run is None or now - run.started_at < limit:
-            continue
-        with log_context(automation=run.automation, run_id=run_id):
-            if run.status is ledger.RunStatus.INTAKE:
+        try:
+            sweep_run(run_id, now, limit)
+        except Exception:  # one broken run must not keep the others from being swept
+            failed += 1
+            _log.exception("could not sweep run %s", run_id)
+    return failed
+
+
+def sweep_run(run_id: str, now: datetime, limit: timedelta) -> None:
+    """A stalled intake is reported; a run that has not moved for `limit` hands its pending items to people."""
+    run = ledger.get_run(run_id)
+    if run is None:
+        return
+    with log_context(automation=run.automation, run_id=run_id):
+        if run.status is ledger.RunStatus.INTAKE:
+            if now - run.started_at >= limit:
                 emit(Event.RUN_STALLED, level=40, automation=run.automation, run_id=run_id, status=run.status.value)
-                continue
-            hand_off_stuck_items(run, limit)
+            return
+        rows = list(ledger.item_rows(run))
+        ask_again_for_lost_cases(run, rows, now)
+        if any(row["Status"] == ItemStatus.PENDING.value for row in rows) and now - ledger.last_activity(run) >= limit:
+            hand_off_stuck_items(run, rows, limit)
 
 
-def hand_off_stuck_items(run: ledger.Run, limit: timedelta) -> int:
-    """Ends a run's pending items as FASTLAAST (first end still wins) and re-asks for cases not yet created."""
+def ask_again_for_lost_cases(run: ledger.Run, rows: list[dict], now: datetime) -> None:
+    """Items handed off long ago that still have no case lost their hand-off message: it is sent again."""
+    overdue: dict[int, list[str]] = {}
+    for row in rows:
+        ended = row.get("EndedAt")
+        if (
+            row["Status"] == ItemStatus.HANDED_OFF.value
+            and not row.get("CaseNumber")
+            and ended
+            and ended < now - CASE_OVERDUE
+        ):
+            overdue.setdefault(row["Bucket"], []).append(row["ItemId"])
+    for bucket, ids in overdue.items():
+        handoff.request(run.automation, run.run_id, bucket, ids)
+        emit(
+            Event.OPERATOR_ALERT,
+            level=40,
+            automation=run.automation,
+            run_id=run.run_id,
+            reason_code="SAG_MANGLER",
+            items=len(ids),
+        )
+
+
+def hand_off_stuck_items(run: ledger.Run, rows: list[dict], limit: timedelta) -> int:
+    """Ends a run's pending items as FASTLAAST, keeping where they stood (the first end still wins)."""
     hours = int(limit.total_seconds() // 3600)
-    stuck: dict[int, list[str]] = {}
-    awaiting_case: dict[int, list[str]] = {}
-    for row in ledger.item_rows(run):
+    stuck: dict[int, list[dict]] = {}
+    for row in rows:
         if row["Status"] == ItemStatus.PENDING.value:
-            stuck.setdefault(row["Bucket"], []).append(row["ItemId"])
-        elif row["Status"] == ItemStatus.HANDED_OFF.value and not row.get("CaseNumber"):
-            awaiting_case.setdefault(row["Bucket"], []).append(row["ItemId"])
-    for bucket, ids in awaiting_case.items():  # their hand-off message was lost or poisoned: ask again
+            stuck.setdefault(row["Bucket"], []).append(row)
+    for bucket, pending in stuck.items():
+        ids = [row["ItemId"] for row in pending]
         handoff.request(run.automation, run.run_id, bucket, ids)
-    for bucket, ids in stuck.items():
-        handoff.request(run.automation, run.run_id, bucket, ids)
-        rows = [
+        ended = [
             ledger.ItemRow(
                 run_id=run.run_id,
                 bucket=bucket,
-                item_id=item_id,
+                item_id=row["ItemId"],
                 status=ItemStatus.HANDED_OFF,
-                step="sweeper",
+                step=row.get("Step", ""),
+                attempts=row.get("Attempts", 0),
                 reason_code=STUCK,
                 reason_text=STUCK_TEXT.format(hours=hours),
                 config_version=run.config_version,
             )
-            for item_id in ids
+            for row in pending
         ]
         ledger.end_items(
-            rows,
+            ended,
             ledger.chunk_rows(run.run_id, bucket, ids),
-            committed=lambda ended: emit_outcomes(run.automation, ended),
+            committed=lambda done: emit_outcomes(run.automation, done),
         )
-    count = sum(len(ids) for ids in stuck.values())
-    if count:
-        emit(
-            Event.OPERATOR_ALERT, level=40, automation=run.automation, run_id=run.run_id, reason_code=STUCK, items=count
-        )
-        _log.error("%d items stuck for over %d hours were handed to people", count, hours)
+    count = sum(len(pending) for pending in stuck.values())
+    emit(Event.OPERATOR_ALERT, level=40, automation=run.automation, run_id=run.run_id, reason_code=STUCK, items=count)
+    _log.error("%d items that had not moved for over %d hours were handed to people", count, hours)
     return count

@@ -24,7 +24,7 @@ from shared.personal_data import redact
 from shared.settings import get_settings
 
 _log = get_logger("ks.connectors.servicenow")
-_REFUSED = {429, 503}  # the instance says it did not process the request
+_REFUSED = {429}  # ServiceNow's rate limiter answers before processing; a 503 may come from a gateway after
 
 
 class ServiceNowError(Exception):
@@ -80,13 +80,15 @@ class ServiceNowClient:
         """Every record matching an encoded query, all pages collected, in a stable order."""
         if "ORDERBY" not in encoded_query:
             encoded_query = f"{encoded_query}^ORDERBYsys_created_on" if encoded_query else "ORDERBYsys_created_on"
+        if "ORDERBYsys_id" not in encoded_query:
+            encoded_query += "^ORDERBYsys_id"  # sys_created_on is to the second: a tie-breaker keeps pages stable
         records: list[dict[str, Any]] = []
         while True:
             params = {"sysparm_query": encoded_query, "sysparm_limit": page_size, "sysparm_offset": len(records)}
             page = self._call("GET", f"/api/now/table/{table}", params={**params, **_fields(fields)})["result"]
-            records += page
-            if len(page) < page_size:
+            if not page:  # a short page is no end: access rules can leave pages short
                 return records
+            records += page
 
     # --- transport ------------------------------------------------------------------------------------------
 
@@ -108,8 +110,9 @@ class ServiceNowClient:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         renewed = False
-        for attempt in range(self.max_retries + 1):
-            last = attempt == self.max_retries
+        attempt = 0
+        while True:
+            last = attempt >= self.max_retries
             try:
                 response = self._session.request(
                     method,
@@ -124,18 +127,21 @@ class ServiceNowClient:
                 if last or (method == "POST" and sent):
                     raise ServiceNowError(None, f"{method} {path}: {type(error).__name__}") from None
                 self._wait(attempt, None)
+                attempt += 1
                 continue
             if response.status_code == 401 and not renewed:
-                renewed = True
+                renewed = True  # a renewal does not use up an attempt
                 self._bearer(renew=True)
                 continue
             if response.status_code < 400:
                 return response.json()
             transient = response.status_code in _REFUSED or (response.status_code >= 500 and method != "POST")
-            if not transient or last:
+            retry_after = response.headers.get("Retry-After", "")
+            too_long = retry_after.isdigit() and float(retry_after) > self.max_wait_seconds
+            if not transient or last or too_long:  # never retry earlier than the instance allows
                 raise ServiceNowError(response.status_code, _message(response))
-            self._wait(attempt, response.headers.get("Retry-After"))
-        raise AssertionError("unreachable")  # pragma: no cover
+            self._wait(attempt, retry_after)
+            attempt += 1
 
     def _wait(self, attempt: int, retry_after: str | None) -> None:
         delay = self.backoff_seconds * 2**attempt

@@ -8,7 +8,7 @@ import pytest
 
 from shared import ledger
 from shared.connectors.servicenow import ServiceNowClient
-from shared.handoff import HandoffMessage, ItemNotEndedError, hand_off
+from shared.handoff import HandoffMessage, HandoffNotReadyError, hand_off
 from shared.outcomes import ItemStatus
 
 pytestmark = pytest.mark.integration
@@ -81,7 +81,7 @@ def test_two_messages_at_once_create_one_case(sample_env, client):
 
 def test_an_item_not_yet_ended_is_retried_later_and_one_ended_otherwise_is_left(sample_env, client):
     run_id, item_id = handed_off_item(ItemStatus.PENDING)
-    with pytest.raises(ItemNotEndedError):
+    with pytest.raises(HandoffNotReadyError):
         hand_off(message(run_id, item_id), claimant="m1", client=client)
     done_run, done_item = handed_off_item(ItemStatus.DONE)
     assert hand_off(message(done_run, done_item), claimant="m1", client=client) == []

@@ -8,6 +8,7 @@ import pytest
 from devhost.sample.chain import chain, parse_rows
 from devhost.sample.data import sample_file
 from functions.operations.run_closer import close_run
+from functions.operations.sweeper import sweep_runs
 from shared import ledger, storage
 from tests.integration.test_pipeline import assert_run_settled
 
@@ -42,11 +43,14 @@ def test_items_stuck_past_the_limit_go_to_people_with_a_reason(sample_env, host,
         items=parse_rows(sample.text),
         started_at=five_hours_ago,
     )
-    assert host.fire("sweeper")  # the items were never worked: their messages still wait on the queue
+    assert host.fire("sweeper")
+    run = ledger.get_run(run_id)
+    assert {row["Status"] for row in ledger.item_rows(run)} == {"pending"}, "it only just started to move"
+    sweep_runs(datetime.now(UTC) + timedelta(hours=5))  # five hours on, nothing has moved
     run = ledger.get_run(run_id)
     rows = {row["ItemId"]: row for row in ledger.item_rows(run)}
     assert {(r["Status"], r["ReasonCode"]) for r in rows.values()} == {("handed_off", "FASTLAAST")}
-    assert "ikke bevæget sig" in rows["000001"]["ReasonText"]
+    assert "ikke bevæget sig" in rows["000001"]["ReasonText"] and rows["000001"]["Step"] == "intake"
     assert [r.items for r in events(caplog, "OperatorAlert") if r.reason_code == "FASTLAAST"] == [6]
 
     host.run_until_idle()  # the late step messages find the items ended; the hand-offs create the cases

@@ -42,14 +42,20 @@ class FakeStorage:
         monkeypatch.setattr("shared.ledger.chunk_rows", self.chunk_rows)
         monkeypatch.setattr("shared.ledger.end_items", self.end_items)
         monkeypatch.setattr(Chain, "_send", lambda chain, m, delay_seconds=0: self.sent.append((m, delay_seconds)))
-        monkeypatch.setattr("shared.handoff.request", lambda a, r, b, ids: self.handoffs.append(tuple(ids)))
+        self.calls: list[str] = []
+        monkeypatch.setattr("shared.handoff.request", self.request_handoff)
 
     def chunk_rows(self, run_id: str, bucket: int, ids: list[str]) -> dict[str, _Entity]:
         return {
             i: _Entity(self.rows[i].status.value if i in self.rows else "pending", self.versions.get(i, 0)) for i in ids
         }
 
+    def request_handoff(self, automation: str, run_id: str, bucket: int, ids: list[str]) -> None:
+        self.handoffs.append(tuple(ids))
+        self.calls.append("handoff")
+
     def end_items(self, rows: list[ledger.ItemRow], current: dict[str, _Entity], committed=lambda rows: None) -> None:
+        self.calls.append("end_items")
         if any(self.versions.get(r.item_id, 0) != current[r.item_id].metadata["etag"] for r in rows):
             raise ledger.ItemEndedElsewhereError("changed meanwhile")
         for row in rows:
@@ -99,6 +105,7 @@ def test_outcomes_are_split_ended_retried_and_forwarded(fake, chain):
 
     assert fake.rows["000001"].status is ItemStatus.HANDED_OFF and fake.rows["000001"].reason_code == "REGEL"
     assert fake.handoffs == [("000001",)], "a person is asked for, once per chunk"
+    assert fake.calls == ["handoff", "end_items"], "asked for before the ending is written: a crash cannot lose it"
     assert set(fake.rows) == {"000001"}, "only the business exception ends at a middle step"
     forwarded = [m for m, _ in fake.sent if m.step == "last"]
     retried = [(m, d) for m, d in fake.sent if m.step == "first"]
