@@ -14,8 +14,9 @@ import json
 import threading
 import time
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from devhost.simulators.base import JsonHandler, LoopbackServer
 
 
 class SampleService:
@@ -38,19 +39,8 @@ class SampleService:
             self.__init__()  # type: ignore[misc]
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: "SampleServer"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        """Quiet: the access log would add nothing but noise."""
-
-    def _reply(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
@@ -61,9 +51,9 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         if self.path == "/_control/bookings":
             with state.lock:
-                self._reply(200, {"bookings": state.bookings, "requests": state.booking_requests})
+                self.reply(200, {"bookings": state.bookings, "requests": state.booking_requests})
         else:
-            self._reply(404, {"error": {"message": "not found"}})
+            self.reply(404, {"error": {"message": "not found"}})
 
     def do_POST(self) -> None:
         """Look-ups, bookings and control writes."""
@@ -80,13 +70,13 @@ class _Handler(BaseHTTPRequestHandler):
                     state.faults[cpr] = remaining - 1 if remaining > 0 else remaining
             if remaining:
                 # Real registers echo the query in their errors; the platform must redact it.
-                self._reply(503, {"error": {"message": f"opslag af {cpr} fejlede: registeret svarer ikke"}})
+                self.reply(503, {"error": {"message": f"opslag af {cpr} fejlede: registeret svarer ikke"}})
                 return
-            self._reply(200, {"nemkonto": cpr not in state.no_nemkonto})
+            self.reply(200, {"nemkonto": cpr not in state.no_nemkonto})
         elif self.path == "/bookings":
             key = self.headers.get("Idempotency-Key", "")
             if not key:
-                self._reply(400, {"error": {"message": "Idempotency-Key mangler"}})
+                self.reply(400, {"error": {"message": "Idempotency-Key mangler"}})
                 return
             with state.lock:
                 state.booking_requests[key] = state.booking_requests.get(key, 0) + 1
@@ -97,51 +87,38 @@ class _Handler(BaseHTTPRequestHandler):
                 hold = state.hold_after is not None and len(state.bookings) >= state.hold_after
             if hold:
                 state.release.wait()
-            self._reply(201 if created else 200, booking)
+            self.reply(201 if created else 200, booking)
         elif self.path == "/_control/faults":
             with state.lock:
                 state.faults.update({str(k): int(v) for k, v in body.get("faults", {}).items()})
                 state.no_nemkonto.update(str(c) for c in body.get("no_nemkonto", []))
-            self._reply(200, {})
+            self.reply(200, {})
         elif self.path == "/_control/hold":
             with state.lock:
                 state.hold_after = body.get("after")
                 state.release.clear()
             if state.hold_after is None:
                 state.release.set()
-            self._reply(200, {})
+            self.reply(200, {})
         elif self.path == "/_control/slow":
             state.slow_seconds = float(body.get("seconds", 0))
-            self._reply(200, {})
+            self.reply(200, {})
         elif self.path == "/_control/reset":
             state.release.set()
             state.reset()
-            self._reply(200, {})
+            self.reply(200, {})
         else:
-            self._reply(404, {"error": {"message": "not found"}})
+            self.reply(404, {"error": {"message": "not found"}})
 
 
-class SampleServer(ThreadingHTTPServer):
+class SampleServer(LoopbackServer):
     """The simulator's HTTP server on a loopback port."""
 
-    daemon_threads = True
-
     def __init__(self, port: int = 0) -> None:
-        super().__init__(("127.0.0.1", port), _Handler)
+        super().__init__(port, _Handler)
         self.state = SampleService()
-
-    @property
-    def url(self) -> str:
-        """Base URL."""
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def start(self) -> "SampleServer":
-        """Serves in a background thread."""
-        threading.Thread(target=self.serve_forever, name="sample-service", daemon=True).start()
-        return self
 
     def stop(self) -> None:
         """Releases held requests and stops serving."""
         self.state.release.set()
-        self.shutdown()
-        self.server_close()
+        super().stop()

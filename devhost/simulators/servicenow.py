@@ -19,9 +19,10 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from devhost.simulators.base import JsonHandler, LoopbackServer
 
 REQ_ITEM_STATES = {
     "1": "Open",
@@ -132,25 +133,12 @@ def _project(record: dict[str, Any], fields: str | None) -> dict[str, Any]:
     }
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: "ServiceNowServer"
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        """Quiet."""
-
-    def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        self._reply(status, {"error": {"message": message, "detail": ""}, "status": "failure"}, headers)
+        self.reply(status, {"error": {"message": message, "detail": ""}, "status": "failure"}, headers)
 
     def _body(self) -> bytes:
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -212,19 +200,19 @@ class _Handler(BaseHTTPRequestHandler):
                 found = query(list(records.values()), params.get("sysparm_query", ""))
                 offset, limit = int(params.get("sysparm_offset", 0)), int(params.get("sysparm_limit", 10000))
                 page = [_project(r, params.get("sysparm_fields")) for r in found[offset : offset + limit]]
-                self._reply(200, {"result": page}, {"X-Total-Count": str(len(found))})
+                self.reply(200, {"result": page}, {"X-Total-Count": str(len(found))})
             elif len(parts) == 4 and method == "POST":
                 created = state.insert(table, json.loads(body or b"{}"))
-                self._reply(201, {"result": _project(created, params.get("sysparm_fields"))})
+                self.reply(201, {"result": _project(created, params.get("sysparm_fields"))})
             elif len(parts) == 5 and parts[4] not in records:
                 self._error(404, "No Record found")
             elif len(parts) == 5 and method == "GET":
-                self._reply(200, {"result": _project(records[parts[4]], params.get("sysparm_fields"))})
+                self.reply(200, {"result": _project(records[parts[4]], params.get("sysparm_fields"))})
             elif len(parts) == 5 and method == "PATCH":
                 record = records[parts[4]]
                 record.update(json.loads(body or b"{}"))
                 record["sys_updated_on"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-                self._reply(200, {"result": _project(record, params.get("sysparm_fields"))})
+                self.reply(200, {"result": _project(record, params.get("sysparm_fields"))})
             else:
                 self._error(405, "Method not supported")
 
@@ -234,15 +222,15 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.token_requests += 1
         if values.get("grant_type") != "client_credentials":
-            self._reply(400, {"error": "unsupported_grant_type"})
+            self.reply(400, {"error": "unsupported_grant_type"})
             return
         if (values.get("client_id"), values.get("client_secret")) != (state.client_id, state.client_secret):
-            self._reply(401, {"error": "access_denied", "error_description": "access_denied"})
+            self.reply(401, {"error": "access_denied", "error_description": "access_denied"})
             return
         token = secrets.token_urlsafe(24)
         with state.lock:
             state.tokens[token] = datetime.now(UTC) + timedelta(seconds=state.token_lifetime)
-        self._reply(
+        self.reply(
             200,
             {"access_token": token, "token_type": "Bearer", "expires_in": state.token_lifetime, "scope": "useraccount"},
         )
@@ -256,12 +244,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/_control/slow":
             state.slow_seconds = float(body.get("seconds", 0))
         elif path == "/_control/insert":
-            self._reply(201, {"result": state.insert(body["table"], body["record"])})
+            self.reply(201, {"result": state.insert(body["table"], body["record"])})
             return
         else:
             self._error(404, "unknown control")
             return
-        self._reply(200, {})
+        self.reply(200, {})
 
     def do_GET(self) -> None:
         """GET."""
@@ -276,26 +264,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._route("PATCH")
 
 
-class ServiceNowServer(ThreadingHTTPServer):
+class ServiceNowServer(LoopbackServer):
     """The simulator on a loopback port."""
 
-    daemon_threads = True
-
     def __init__(self, port: int = 0, state: ServiceNowState | None = None) -> None:
-        super().__init__(("127.0.0.1", port), _Handler)
+        super().__init__(port, _Handler)
         self.state = state or ServiceNowState()
-
-    @property
-    def url(self) -> str:
-        """The instance URL."""
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def start(self) -> "ServiceNowServer":
-        """Serves in a background thread."""
-        threading.Thread(target=self.serve_forever, name="servicenow", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        """Stops serving."""
-        self.shutdown()
-        self.server_close()

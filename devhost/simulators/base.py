@@ -1,0 +1,48 @@
+"""What every simulator's HTTP server shares: a loopback port, a background thread, JSON answers."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    """An HTTP server on 127.0.0.1 (port 0 picks a free one), served from a daemon thread."""
+
+    daemon_threads = True
+
+    def __init__(self, port: int, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", port), handler)
+
+    @property
+    def url(self) -> str:
+        """Base URL."""
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def start(self) -> Self:
+        """Serves in a background thread."""
+        threading.Thread(target=self.serve_forever, name=type(self).__name__, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Stops serving."""
+        self.shutdown()
+        self.server_close()
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """Request handler that answers JSON and keeps no access log (the tests' log scan reads every log)."""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        """Quiet."""
+
+    def reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        """Sends a JSON answer."""
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
