@@ -211,7 +211,8 @@ def _run_from_entity(entity: dict[str, Any]) -> Run:
 
 def save_run(run: Run) -> None:
     """Writes a run row, and keeps it in the open-runs index while it is not complete."""
-    _index(run)
+    if run.status is not RunStatus.COMPLETE:
+        _index(run)  # first: a run row never exists without its index row while it is open
     storage.table(RUNS_TABLE).upsert_entity(_run_entity(run), mode=UpdateMode.REPLACE)
     if run.status is RunStatus.COMPLETE:
         forget_open_run(run.run_id)

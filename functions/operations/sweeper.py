@@ -73,10 +73,11 @@ def sweep_run(run_id: str, now: datetime, limit: timedelta) -> None:
             if now - run.started_at >= limit:
                 emit(Event.RUN_STALLED, level=40, automation=run.automation, run_id=run_id, status=run.status.value)
             return
-        rows = list(ledger.item_rows(run))
-        ask_again_for_lost_cases(run, rows, now)
-        if any(row["Status"] == ItemStatus.PENDING.value for row in rows) and now - ledger.last_activity(run) >= limit:
-            hand_off_stuck_items(run, rows, limit)
+        ask_again_for_lost_cases(run, list(ledger.item_rows(run, ItemStatus.HANDED_OFF)), now)
+        if now - ledger.last_activity(run) >= limit:  # only a run that stopped moving has its pending rows read
+            pending = list(ledger.item_rows(run, ItemStatus.PENDING))
+            if pending:
+                hand_off_stuck_items(run, pending, limit)
 
 
 def ask_again_for_lost_cases(run: ledger.Run, rows: list[dict], now: datetime) -> None:

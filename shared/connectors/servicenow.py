@@ -18,6 +18,7 @@ from threading import Lock
 from typing import Any
 
 import requests
+from urllib3.exceptions import NewConnectionError
 
 from shared.logs import get_logger
 from shared.personal_data import redact
@@ -123,7 +124,7 @@ class ServiceNowClient:
                 )
             except (requests.ConnectionError, requests.Timeout) as error:
                 # A POST that may have reached the instance is not repeated: it could create a second record.
-                sent = not isinstance(error, requests.ConnectTimeout) and not _never_connected(error)
+                sent = not _never_connected(error)
                 if last or (method == "POST" and sent):
                     raise ServiceNowError(None, f"{method} {path}: {type(error).__name__}") from None
                 self._wait(attempt, None)
@@ -157,7 +158,11 @@ def _fields(fields: Sequence[str]) -> dict[str, str]:
 
 
 def _never_connected(error: Exception) -> bool:
-    return isinstance(error, requests.ConnectionError) and "Connection refused" in str(error)
+    """Whether the request cannot have reached the instance (no connection was ever made)."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, NewConnectionError)
 
 
 def _message(response: requests.Response) -> str:

@@ -1,6 +1,7 @@
 """The ServiceNow connector against the ServiceNow simulator, over real HTTP."""
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -155,3 +156,13 @@ def test_slowness_is_survived_within_the_timeout(client, instance):
     instance.state.slow_seconds = 0.3
     request_item(instance, 1)
     assert len(client.query("sc_req_item", "active=true")) == 1
+
+
+def test_a_create_that_never_connected_is_retried(waits):
+    from devhost.azurite import free_port
+
+    nobody = ServiceNowClient(f"http://127.0.0.1:{free_port()}", "devhost", "x", max_retries=2, sleep=waits.append)
+    nobody._token = ("token", datetime.now(UTC) + timedelta(hours=1))  # skip the token call: nothing listens
+    with pytest.raises(ServiceNowError, match="ConnectionError"):
+        nobody.create("sc_task", {"short_description": "x"})
+    assert waits == [0.5, 1.0], "a refused connection cannot have created anything, so it is retried"
