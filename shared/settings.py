@@ -19,6 +19,32 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices(WORK_CONNECTION, "WORK_STORAGE"),
         description="Connection string of the app's work storage (locally: Azurite).",
     )
+    # The identity-based form of the same connection, as the Functions host reads it (Azure: no keys at all).
+    work_storage_blob_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(f"{WORK_CONNECTION}__blobServiceUri"),
+        description="Blob endpoint of the work storage when it is reached with a managed identity.",
+    )
+    work_storage_queue_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(f"{WORK_CONNECTION}__queueServiceUri"),
+        description="Queue endpoint of the work storage (identity-based connection).",
+    )
+    work_storage_table_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(f"{WORK_CONNECTION}__tableServiceUri"),
+        description="Table endpoint of the work storage (identity-based connection).",
+    )
+    work_storage_credential: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(f"{WORK_CONNECTION}__credential"),
+        description="'managedidentity' for the identity-based connection.",
+    )
+    work_storage_client_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(f"{WORK_CONNECTION}__clientId"),
+        description="Client id of the user-assigned managed identity that reaches the work storage.",
+    )
     pseudonym_key: SecretStr = Field(
         description="Key for the keyed hash (HMAC-SHA256) that turns personal ids into references."
     )
@@ -54,6 +80,14 @@ class Settings(BaseSettings):
     handoff_assignment_group: str = Field(
         default="Koncernservice Økonomi", description="Assignment group of hand-off tasks."
     )
+    graph_authority: str | None = Field(
+        default=None, description="Entra ID authority for Graph tokens: https://login.microsoftonline.com/<tenant>."
+    )
+    graph_base_url: str = Field(default="https://graph.microsoft.com/v1.0", description="Microsoft Graph base URL.")
+    graph_client_id: str | None = Field(default=None, description="Client id of the app registration that sends mail.")
+    graph_client_secret: SecretStr | None = Field(default=None, description="Its client secret (Key Vault).")
+    graph_timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout per Graph request.")
+    mail_sender: str | None = Field(default=None, description="Mailbox (UPN) that receipts and notices are sent from.")
 
 
 @lru_cache(maxsize=1)

@@ -1,8 +1,10 @@
 """What every simulator's HTTP server shares: a loopback port, a background thread, JSON answers."""
 
 import json
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Self
 
 
@@ -11,13 +13,19 @@ class LoopbackServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, port: int, handler: type[BaseHTTPRequestHandler]) -> None:
+    def __init__(self, port: int, handler: type[BaseHTTPRequestHandler], tls: tuple[Path, Path] | None = None) -> None:
         super().__init__(("127.0.0.1", port), handler)
+        self.scheme = "http"
+        if tls is not None:  # (certificate, key): serve HTTPS, as MSAL and Azurite's OAuth mode require
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+            self.socket = context.wrap_socket(self.socket, server_side=True)
+            self.scheme = "https"
 
     @property
     def url(self) -> str:
         """Base URL."""
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server_address[1]}"
 
     def start(self) -> Self:
         """Serves in a background thread."""
