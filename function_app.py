@@ -3,10 +3,13 @@
 import azure.functions as func
 
 from functions import operations
+from shared import telemetry
 from shared.logs import install as install_logging
 
-# Before any function logs: every record gets run/item context and loses anything CPR-shaped.
+# Before any function logs: every record gets run/item context and loses anything CPR-shaped, and goes to
+# Application Insights when a connection string is configured.
 install_logging()
+telemetry.configure()
 
 #: Every blueprint of the deployed app; devhost's sample app registers these too.
 BLUEPRINTS: tuple[func.Blueprint, ...] = (*operations.BLUEPRINTS,)

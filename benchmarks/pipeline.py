@@ -30,6 +30,7 @@ from azurefunctions.extensions.bindings.blob import BlobClient  # noqa: E402
 from benchmarks.counting import RequestCounter  # noqa: E402
 from devhost import azurite, environment  # noqa: E402
 from devhost.host import HostOptions, LocalHost  # noqa: E402
+from function_app import BLUEPRINTS  # noqa: E402
 from functions.operations.run_closer import close_run  # noqa: E402
 from shared import ledger, storage  # noqa: E402
 from shared.messages import ItemRef, StepMessage, chunked, to_json_line  # noqa: E402
@@ -132,7 +133,8 @@ def main() -> None:
         os.environ.setdefault("PSEUDONYM_KEY", "bench-key")
         environment.apply(emulator.connection_string, CHUNK_SIZE=str(args.chunk_size), ITEMS_PER_BUCKET="5000")
         app = func.FunctionApp()
-        app.register_functions(bp)
+        for blueprint in (*BLUEPRINTS, bp):  # the deployed platform functions too: the closer asks the mailer
+            app.register_functions(blueprint)
         host = LocalHost(app, connection_string=emulator.connection_string, options=HostOptions(poll_interval=0.2))
         host.provision()
         text = "id;amount\n" + "".join(f"B{n:07d};{n % 1000}.{n % 100:02d}\n" for n in range(args.items))

@@ -3,8 +3,10 @@
 import argparse
 import json
 import logging
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,11 +14,12 @@ from typing import Any
 
 import requests
 
-from devhost import azurite, environment, faults, manifest
+from devhost import azurite, certs, environment, faults, manifest
 from devhost.app_index import load_app
 from devhost.host import HostOptions, LocalHost
 from devhost.report import item_summaries, print_items, print_runs
 from devhost.sample.service import SampleServer
+from devhost.simulators.graph import GraphServer
 from devhost.simulators.servicenow import ServiceNowServer
 from shared import ledger
 from shared.logs import install as install_logging
@@ -50,6 +53,8 @@ class Environment:
     emulator: azurite.Azurite | None
     sample: SampleServer
     servicenow: ServiceNowServer
+    graph: GraphServer
+    certificates: certs.LoopbackCertificate
 
     def settings(self) -> dict[str, str]:
         """App settings that point the app at the simulators."""
@@ -58,23 +63,32 @@ class Environment:
             "SERVICENOW_INSTANCE_URL": self.servicenow.url,
             "SERVICENOW_CLIENT_ID": self.servicenow.state.client_id,
             "SERVICENOW_CLIENT_SECRET": self.servicenow.state.client_secret,
+            **self.graph.settings(),
+            # requests (MSAL's session and the connectors') reads it per request: certifi's roots plus devhost's CA.
+            "REQUESTS_CA_BUNDLE": str(self.certificates.bundle),
         }
 
     def stop(self) -> None:
         """Stops the simulators and Azurite."""
+        self.graph.stop()
         self.servicenow.stop()
         self.sample.stop()
         if self.emulator:
             self.emulator.stop()
+        shutil.rmtree(self.certificates.bundle.parent, ignore_errors=True)
 
 
 def _start_environment(args: argparse.Namespace) -> Environment:
     emulator = None if args.storage else azurite.start()
+    # One throwaway CA per environment, in a folder of its own: two devhosts at once must not share the files.
+    certificates = certs.make(Path(tempfile.mkdtemp(prefix="devhost-certs-")))
     started = Environment(
         storage=args.storage or emulator.connection_string,  # type: ignore[union-attr]
         emulator=emulator,
         sample=SampleServer(port=args.sample_port).start(),
         servicenow=ServiceNowServer().start(),
+        graph=GraphServer(certificate=certificates).start(),
+        certificates=certificates,
     )
     environment.apply(started.storage, **started.settings())
     return started
@@ -87,6 +101,7 @@ def cmd_start(args: argparse.Namespace) -> None:
     host.provision()
     environment.save_state(connection_string=started.storage, app=args.app, **started.settings())
     print(f"devhost: sample service {started.sample.url}, ServiceNow {started.servicenow.url}")
+    print(f"devhost: Graph {started.graph.base_url} (sent mail: {started.graph.url}/_outbox)")
     print("devhost: serving; Ctrl-C stops", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: host.stop())
     try:

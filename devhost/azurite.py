@@ -1,4 +1,9 @@
-"""Azurite, the storage emulator, from the project's own node_modules, on free loopback ports."""
+"""Azurite, the storage emulator, from the project's own node_modules, on free loopback ports.
+
+By default it speaks HTTP and accepts the well-known account key. Started with `oauth=` (a devhost loopback
+certificate) it speaks HTTPS and also checks bearer tokens (`--oauth basic`), so the identity-based connection
+can be tested against it; the account key still works there, for devhost's own polling.
+"""
 
 import os
 import shutil
@@ -8,6 +13,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from devhost.certs import LoopbackCertificate
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "devstoreaccount1"
@@ -22,13 +29,15 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def connection_string(blob_port: int, queue_port: int, table_port: int, host: str = "127.0.0.1") -> str:
+def connection_string(
+    blob_port: int, queue_port: int, table_port: int, host: str = "127.0.0.1", scheme: str = "http"
+) -> str:
     """The connection string of an Azurite instance."""
     return (
-        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
-        f"BlobEndpoint=http://{host}:{blob_port}/{ACCOUNT};"
-        f"QueueEndpoint=http://{host}:{queue_port}/{ACCOUNT};"
-        f"TableEndpoint=http://{host}:{table_port}/{ACCOUNT};"
+        f"DefaultEndpointsProtocol={scheme};AccountName={ACCOUNT};AccountKey={KEY};"
+        f"BlobEndpoint={scheme}://{host}:{blob_port}/{ACCOUNT};"
+        f"QueueEndpoint={scheme}://{host}:{queue_port}/{ACCOUNT};"
+        f"TableEndpoint={scheme}://{host}:{table_port}/{ACCOUNT};"
     )
 
 
@@ -40,11 +49,27 @@ class Azurite:
     ports: tuple[int, int, int]
     workdir: Path
     log: Path
+    scheme: str = "http"  # "https" when started with oauth
 
     @property
     def connection_string(self) -> str:
-        """Connection string for all three services."""
-        return connection_string(*self.ports)
+        """Connection string for all three services (account key: accepted in OAuth mode too)."""
+        return connection_string(*self.ports, scheme=self.scheme)
+
+    @property
+    def blob_service_uri(self) -> str:
+        """Blob endpoint, as `<connection>__blobServiceUri` names it."""
+        return f"{self.scheme}://127.0.0.1:{self.ports[0]}/{ACCOUNT}"
+
+    @property
+    def queue_service_uri(self) -> str:
+        """Queue endpoint, as `<connection>__queueServiceUri` names it."""
+        return f"{self.scheme}://127.0.0.1:{self.ports[1]}/{ACCOUNT}"
+
+    @property
+    def table_service_uri(self) -> str:
+        """Table endpoint, as `<connection>__tableServiceUri` names it."""
+        return f"{self.scheme}://127.0.0.1:{self.ports[2]}/{ACCOUNT}"
 
     def stop(self) -> None:
         """Stops the emulator and removes its working folder."""
@@ -65,8 +90,14 @@ def executable() -> Path:
     return path
 
 
-def start(*, in_memory: bool = True, log_dir: Path | None = None, timeout: float = 30.0) -> Azurite:
-    """Starts Azurite with --skipApiVersionCheck --loose on free ports and waits until all three answer."""
+def start(
+    *,
+    in_memory: bool = True,
+    log_dir: Path | None = None,
+    timeout: float = 30.0,
+    oauth: LoopbackCertificate | None = None,
+) -> Azurite:
+    """Starts Azurite (--skipApiVersionCheck --loose; with `oauth`: HTTPS and bearer tokens) and waits for it."""
     ports = (free_port(), free_port(), free_port())
     workdir = Path(tempfile.mkdtemp(prefix="azurite-"))
     log = (log_dir or workdir) / f"azurite-{ports[0]}.log"
@@ -98,11 +129,13 @@ def start(*, in_memory: bool = True, log_dir: Path | None = None, timeout: float
         str(ports[2]),
     ]
     args += ["--inMemoryPersistence"] if in_memory else ["--location", str(workdir)]
+    if oauth is not None:  # Azurite checks bearer tokens only over HTTPS
+        args += ["--oauth", "basic", "--cert", str(oauth.cert), "--key", str(oauth.key)]
     with log.open("wb") as output:
         process = subprocess.Popen(
             args, stdout=output, stderr=subprocess.STDOUT, cwd=workdir, env={**os.environ}, start_new_session=True
         )
-    azurite = Azurite(process, ports, workdir, log)
+    azurite = Azurite(process, ports, workdir, log, scheme="https" if oauth else "http")
     deadline = time.monotonic() + timeout
     for port in ports:
         while True:

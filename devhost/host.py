@@ -39,11 +39,11 @@ from azure.functions.timer import TimerRequest
 from azure.storage.blob import BlobClient, BlobServiceClient
 from azure.storage.queue import QueueMessage as StoredMessage
 from azure.storage.queue import QueueServiceClient
-from croniter import croniter
 
 from devhost import manifest
 from devhost.app_index import FunctionSpec, binding_problems, index
 from shared.personal_data import digest
+from shared.schedules import next_occurrence
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOB_EVENTS_TABLE = "devhostblobevents"
@@ -183,7 +183,7 @@ class LocalHost:
 
     @staticmethod
     def _next_due(schedule: str, after: datetime) -> datetime:
-        return croniter(schedule, after, second_at_beginning=True).get_next(datetime)
+        return next_occurrence(schedule, after)
 
     def fire(self, name: str, *, past_due: bool = False) -> bool:
         """Runs a timer function now, as the host would at its schedule; False if it failed."""
@@ -268,6 +268,14 @@ class LocalHost:
                 )
                 if not seen["Delivered"] and seen["Attempts"] < self.options.blob_event_attempts:
                     yield spec, container.get_blob_client(blob.name), dict(seen)
+
+    def lose_blob_events(self) -> int:
+        """Drops every undelivered blob event, as a lost Event Grid event would be; returns how many."""
+        events = self._tables.get_table_client(BLOB_EVENTS_TABLE)
+        lost = list(self._undelivered_blob_events())
+        for _, _, seen in lost:
+            events.upsert_entity({**seen, "Attempts": self.options.blob_event_attempts, "Lost": True})
+        return len(lost)
 
     def pending_blob_events(self) -> int:
         """Blob events not yet delivered (and not given up)."""
@@ -363,7 +371,18 @@ class LocalHost:
             pop_receipt=stored.pop_receipt,
         )
         arguments = {spec.trigger["name"]: message}
-        twin = threading.Thread(target=self._invoke, args=(spec, arguments))
+        # A second instance gets a message only once the first one's lease has run out, so it sees the next
+        # dequeue count, as it would in Azure.
+        twin_message = QueueMessage(
+            id=stored.id,
+            body=body,
+            dequeue_count=stored.dequeue_count + 1,
+            expiration_time=stored.expires_on,
+            insertion_time=stored.inserted_on,
+            time_next_visible=stored.next_visible_on,
+            pop_receipt=stored.pop_receipt,
+        )
+        twin = threading.Thread(target=self._invoke, args=(spec, {spec.trigger["name"]: twin_message}))
         if self.options.concurrent_duplicates:
             twin.start()
         ok = self._invoke(spec, arguments)

@@ -1,8 +1,9 @@
 """Custom events that mirror the ledger for the portal (workbook, alerts); never personal data.
 
-Until telemetry is wired to Application Insights these are structured log records on the `ks.events`
-logger carrying `custom_event` and the dimensions; the names here are the contract the workbook, the alert
-rules and `devhost manifest` use.
+An event is a log record on the `ks.events` logger carrying `microsoft.custom_event.name` and its dimensions:
+the Azure Monitor exporter sends such a record as a `customEvents` row (not a trace), and logs are not sampled,
+so the workbook's counts match the ledger's. The names here are the contract the workbook, the alert rules and
+`devhost manifest` use.
 """
 
 from enum import StrEnum
@@ -10,6 +11,8 @@ from enum import StrEnum
 from shared.logs import get_logger
 
 _log = get_logger("ks.events")
+#: The log-record attribute that makes the Azure Monitor exporter send a record as a custom event.
+CUSTOM_EVENT_ATTRIBUTE = "microsoft.custom_event.name"
 
 
 class Event(StrEnum):
@@ -25,8 +28,12 @@ class Event(StrEnum):
     HEARTBEAT = "Heartbeat"
     POISON_QUEUE_DEPTH = "PoisonQueueDepth"
     RUN_STALLED = "RunStalled"
+    SCHEDULE_MISSED = "ScheduleMissed"
+    INBOX_PICKUP = "InboxBlobPickedUp"
+    MAIL_SENT = "MailSent"
 
 
 def emit(event: Event, level: int = 20, **dimensions: str | int) -> None:
     """Emits one custom event with its dimensions (automation, run id, item id, outcome, reason code)."""
-    _log.log(level, "%s %s", event.value, dimensions, extra={"custom_event": event.value, **dimensions})
+    extra = {CUSTOM_EVENT_ATTRIBUTE: event.value, "custom_event": event.value, **dimensions}
+    _log.log(level, "%s %s", event.value, dimensions, extra=extra)

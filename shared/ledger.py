@@ -33,7 +33,8 @@ from shared.personal_data import contains_cpr, digest
 RUNS_TABLE = "runs"
 ITEMS_TABLE = "items"
 HISTORY_TABLE = "history"
-TABLES = (RUNS_TABLE, ITEMS_TABLE, HISTORY_TABLE)
+MAILS_TABLE = "mails"  # receipts and notices owed, and which have been sent (shared.mail)
+TABLES = (RUNS_TABLE, ITEMS_TABLE, HISTORY_TABLE, MAILS_TABLE)
 OPEN_RUNS_PARTITION = "open-runs"
 BATCH_LIMIT = 100  # entities per table transaction
 MISSING_SHOWN = 50  # item ids listed on a run row that is not complete
@@ -291,6 +292,14 @@ def open_run_ids() -> list[str]:
         "PartitionKey eq @pk", parameters={"pk": OPEN_RUNS_PARTITION}, select=["RowKey"]
     )
     return [entity["RowKey"] for entity in entities]
+
+
+def source_run_id(automation: str, run_key: str) -> str | None:
+    """The run that claimed a source, if any has."""
+    try:
+        return storage.table(RUNS_TABLE).get_entity(f"source-{automation}", digest(run_key, 64))["RunId"]
+    except ResourceNotFoundError:
+        return None
 
 
 def claim_source(automation: str, run_key: str, run_id: str) -> str:

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import azure.functions as func
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared import config, handoff, ledger, storage
+from shared import config, handoff, ledger, mail, storage
 from shared.events import Event, emit
 from shared.logs import get_logger, log_context, redacted_errors
 from shared.messages import ItemRef, StepMessage, chunked, fit_to_queue, single, to_json_line
@@ -87,6 +87,11 @@ class WorkItem:
     attempt: int
     data: dict[str, Any]
     rules: Mapping[str, Any] = field(default_factory=dict)  # this automation's rules in the run's version
+    notices: list[mail.Notice] = field(default_factory=list)
+
+    def notify(self, recipient: str, subject: str, text: str) -> None:
+        """Owes `recipient` a line in the run's mail (sent once the run closes, if the item did not fail)."""
+        self.notices.append(mail.Notice(recipient=recipient, item_id=self.item_id, subject=subject, text=text))
 
     @property
     def key(self) -> str:
@@ -109,6 +114,7 @@ class _ChunkOutcome:
     business: list[tuple[ItemRef, BusinessException]] = field(default_factory=list)
     failed: list[tuple[ItemRef, Exception]] = field(default_factory=list)
     unworked: list[ItemRef] = field(default_factory=list)  # left when the time budget ran out
+    notices: list[mail.Notice] = field(default_factory=list)  # of items that ended or moved on
     skipped: int = 0  # already ended by another delivery
 
 
@@ -317,17 +323,20 @@ class Chain:
                 break
             worked += 1
             with log_context(item_id=ref.id):
+                item = WorkItem(message.run_id, ref.id, message.step, message.attempt, {}, rules)
                 try:
-                    data = dict(records[ref.line])
-                    output = work(WorkItem(message.run_id, ref.id, message.step, message.attempt, data, rules))
+                    item.data = dict(records[ref.line])
+                    output = work(item)
                 except BusinessException as rule:
                     outcome.business.append((ref, rule))
+                    outcome.notices += item.notices
                 except Exception as error:  # anything else is technical: retried, never lost
                     _log.warning("attempt %d failed: %s", message.attempt, error, exc_info=True)
                     outcome.failed.append((ref, error))
                 else:
-                    outcome.done.append((ref, dict(output) if output is not None else data))
+                    outcome.done.append((ref, dict(output) if output is not None else item.data))
                     outcome.changed |= output is not None
+                    outcome.notices += item.notices
         return outcome
 
     def _settle(self, message: StepMessage, outcome: _ChunkOutcome, current: dict[str, dict[str, Any]]) -> int:
@@ -377,6 +386,8 @@ class Chain:
             evidence = _reason(f"{TECHNICAL_FAILURE_TEXT}\nSidste fejl: {type(error).__name__}: {error}")
             technical.append(_ended(row, item_id=ref.id, reason_code=TECHNICAL_FAILURE, reason_text=evidence))
         ended += technical
+        if outcome.notices:  # recorded before the endings, so a crash in between repeats them (upserts) at worst
+            mail.note(message.run_id, outcome.notices)
         handed = [row.item_id for row in ended if row.status is ItemStatus.HANDED_OFF]
         if handed:  # asked for before the endings are written, so that a crash in between cannot lose it
             handoff.request(self.automation, message.run_id, message.bucket, handed)

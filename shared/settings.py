@@ -9,10 +9,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 WORK_CONNECTION = "WorkStorage"
 
 
-class Settings(BaseSettings):
-    """Every setting the code reads; `local.settings.example.json` documents each one."""
+class TelemetrySettings(BaseSettings):
+    """The settings telemetry needs at import, before anything logs; all optional, so reading them cannot fail."""
 
     model_config = SettingsConfigDict(extra="ignore", hide_input_in_errors=True, populate_by_name=True)
+
+    applicationinsights_connection_string: SecretStr | None = Field(
+        default=None, description="Application Insights connection string; telemetry is exported only when set."
+    )
+    applicationinsights_authentication_string: str | None = Field(
+        default=None, description="ClientId=<managed identity>;Authorization=AAD (local auth is off in Azure)."
+    )
+
+
+class Settings(TelemetrySettings):
+    """Every setting the code reads; `local.settings.example.json` documents each one."""
 
     work_storage: SecretStr | None = Field(
         default=None,
@@ -66,6 +77,15 @@ class Settings(BaseSettings):
     run_closer_schedule: str = Field(default="0 */1 * * * *", description="NCRONTAB (seconds first) of the run closer.")
     sweeper_schedule: str = Field(default="0 */5 * * * *", description="NCRONTAB of the sweeper.")
     stuck_after_minutes: int = Field(default=240, ge=1, description="Age of an open run whose pending items are stuck.")
+    schedule_grace_minutes: int = Field(
+        default=10, ge=1, description="Minutes after a scheduled time by which its run must exist, else reported."
+    )
+    inbox_grace_minutes: int = Field(
+        default=15, ge=1, description="Minutes an inbox blob may wait for its run before the sweeper picks it up."
+    )
+    inbox_lookback_hours: int = Field(
+        default=72, ge=1, description="How far back the sweeper looks for inbox blobs without a run."
+    )
     code_version: str = Field(default="dev", description="Deployed code version (set by deploy).")
     rules_file: str | None = Field(
         default=None, description="Path of the versioned rules file (default config/rules.json)."

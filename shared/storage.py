@@ -1,6 +1,14 @@
-"""The one place that knows how to build storage clients: lazily, cached per process."""
+"""The one place that knows how to build storage clients: lazily, cached per process.
 
+Locally the connection `WorkStorage` is Azurite's connection string. In Azure it is identity-based, as the
+Functions host reads it too: `WorkStorage__blobServiceUri`, `__queueServiceUri`, `__tableServiceUri`,
+`__credential=managedidentity` and `__clientId` (the user-assigned identity; never a guess by
+DefaultAzureCredential, never the `__serviceUri` alias).
+"""
+
+from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
@@ -11,32 +19,86 @@ from azure.storage.queue import (
     TextBase64EncodePolicy,
 )
 
-from shared.settings import get_settings
+from shared.settings import WORK_CONNECTION, get_settings
+
+if TYPE_CHECKING:  # imported on first use: azure-identity (and MSAL) cost tens of ms at cold start
+    from azure.identity import ManagedIdentityCredential
+
+MANAGED_IDENTITY = "managedidentity"
 
 
-def _connection_string() -> str:
-    work_storage = get_settings().work_storage
-    if work_storage is None:
-        raise RuntimeError("Indstillingen WorkStorage mangler: appen kan ikke nå sit lager.")
-    return work_storage.get_secret_value()
+@dataclass(frozen=True)
+class _Identity:
+    """The identity-based form of the connection."""
+
+    blob_uri: str
+    queue_uri: str
+    table_uri: str
+    client_id: str
+
+
+def _connection() -> str | _Identity:
+    """The connection string if set, else complete identity settings; a Danish error names what is missing."""
+    settings = get_settings()
+    if settings.work_storage is not None and settings.work_storage.get_secret_value():
+        return settings.work_storage.get_secret_value()
+    values = {
+        "blobServiceUri": settings.work_storage_blob_uri,
+        "queueServiceUri": settings.work_storage_queue_uri,
+        "tableServiceUri": settings.work_storage_table_uri,
+        "clientId": settings.work_storage_client_id,
+    }
+    missing = [f"{WORK_CONNECTION}__{name}" for name, value in values.items() if not value]
+    credential = (settings.work_storage_credential or "").lower()
+    if credential != MANAGED_IDENTITY:
+        missing.append(f"{WORK_CONNECTION}__credential={MANAGED_IDENTITY}")
+    if missing:
+        raise RuntimeError(
+            f"Appen kan ikke nå sit lager: indstillingen {WORK_CONNECTION} (forbindelsesstreng) mangler, "
+            f"og til den identitetsbaserede forbindelse mangler {', '.join(missing)}."
+        )
+    return _Identity(
+        blob_uri=str(settings.work_storage_blob_uri),
+        queue_uri=str(settings.work_storage_queue_uri),
+        table_uri=str(settings.work_storage_table_uri),
+        client_id=str(settings.work_storage_client_id),
+    )
+
+
+@cache
+def _credential(client_id: str) -> "ManagedIdentityCredential":
+    """The user-assigned managed identity, one credential object per process (it caches its tokens)."""
+    from azure.identity import ManagedIdentityCredential
+
+    return ManagedIdentityCredential(client_id=client_id)
 
 
 @cache
 def blob_service() -> BlobServiceClient:
     """Blob service client of the work storage."""
-    return BlobServiceClient.from_connection_string(_connection_string())
+    connection = _connection()
+    if isinstance(connection, str):
+        return BlobServiceClient.from_connection_string(connection)
+    return BlobServiceClient(connection.blob_uri, credential=_credential(connection.client_id))
 
 
 @cache
 def queue_service() -> QueueServiceClient:
     """Queue service client of the work storage."""
-    return QueueServiceClient.from_connection_string(_connection_string())
+    connection = _connection()
+    if isinstance(connection, str):
+        return QueueServiceClient.from_connection_string(connection)
+    return QueueServiceClient(connection.queue_uri, credential=_credential(connection.client_id))
 
 
 @cache
 def table_service() -> TableServiceClient:
     """Table service client of the work storage."""
-    return TableServiceClient.from_connection_string(_connection_string())
+    connection = _connection()
+    if isinstance(connection, str):
+        return TableServiceClient.from_connection_string(connection)
+    # A path in the endpoint (Azurite's /devstoreaccount1) is kept; a token credential needs https.
+    return TableServiceClient(connection.table_uri, credential=_credential(connection.client_id))
 
 
 @cache
@@ -48,11 +110,18 @@ def container(name: str) -> ContainerClient:
 @cache
 def queue(name: str) -> QueueClient:
     """A queue client that sends base64, as the Functions host expects, and reads bytes."""
-    return QueueClient.from_connection_string(
-        _connection_string(),
+    connection = _connection()
+    encode, decode = TextBase64EncodePolicy(), BinaryBase64DecodePolicy()
+    if isinstance(connection, str):
+        return QueueClient.from_connection_string(
+            connection, name, message_encode_policy=encode, message_decode_policy=decode
+        )
+    return QueueClient(
+        connection.queue_uri,
         name,
-        message_encode_policy=TextBase64EncodePolicy(),
-        message_decode_policy=BinaryBase64DecodePolicy(),
+        credential=_credential(connection.client_id),
+        message_encode_policy=encode,
+        message_decode_policy=decode,
     )
 
 
@@ -63,6 +132,6 @@ def table(name: str) -> TableClient:
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests that switch storage accounts)."""
-    for factory in (blob_service, queue_service, table_service, container, queue, table):
+    """Forget cached clients and the credential (tests that switch storage accounts or identities)."""
+    for factory in (blob_service, queue_service, table_service, container, queue, table, _credential):
         factory.cache_clear()

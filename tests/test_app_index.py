@@ -13,7 +13,13 @@ from devhost.app_index import FunctionSpec, binding_problems, index, load_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
-DEPLOYED = {"run_closer": "timerTrigger", "handoff": "queueTrigger", "sweeper": "timerTrigger"}
+DEPLOYED = {
+    "run_closer": "timerTrigger",
+    "handoff": "queueTrigger",
+    "mailer": "queueTrigger",
+    "sweeper": "timerTrigger",
+    "inbox_pickup": "queueTrigger",
+}
 SAMPLE = {
     **DEPLOYED,
     "sample_intake": "blobTrigger",

@@ -13,9 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_deployed_manifest_names_everything_the_code_uses():
     manifest = build(load_app("function_app:app"))
-    assert [f["name"] for f in manifest["functions"]] == ["handoff", "run_closer", "sweeper"]
-    assert {"name": "handoff", "poison": "handoff-poison"} in manifest["queues"]
-    assert manifest["tables"] == ["history", "items", "runs"]
+    assert [f["name"] for f in manifest["functions"]] == ["handoff", "inbox_pickup", "mailer", "run_closer", "sweeper"]
+    for queue in ("handoff", "inbox-pickup", "mail"):
+        assert {"name": queue, "poison": f"{queue}-poison"} in manifest["queues"]
+    assert manifest["tables"] == ["history", "items", "mails", "runs"]
     assert "work" in manifest["containers"]
     assert manifest["connections"] == ["AzureWebJobsStorage", "WorkStorage"]
     assert set(manifest["events"]) == {e.value for e in Event}
@@ -25,7 +26,8 @@ def test_deployed_manifest_names_everything_the_code_uses():
 def test_sample_manifest_lists_every_queue_with_its_poison_twin_and_the_inbox():
     manifest = build(load_app("devhost.sample.app:app"))
     assert manifest["queues"] == [
-        {"name": q, "poison": f"{q}-poison"} for q in ("handoff", "sample-book", "sample-enrich", "sample-validate")
+        {"name": q, "poison": f"{q}-poison"}
+        for q in ("handoff", "inbox-pickup", "mail", "sample-book", "sample-enrich", "sample-validate")
     ]
     assert "sample-inbox" in manifest["containers"]
 

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings
 from stdnum.dk import cpr
 
 from shared import pseudonyms
+from shared.inbox import inbox, run_key
 from shared.pipeline import BusinessException, Chain, NewItem, WorkItem
 from shared.settings import WORK_CONNECTION
 
@@ -29,6 +30,9 @@ class SampleSettings(BaseSettings):
     """Where the sample's simulated external system is (its business limit is in config/rules.json)."""
 
     sample_service_url: str = Field(description="Base URL of devhost's sample service simulator.")
+    sample_receipt_to: str = Field(
+        default="bogholderi@devhost.example", description="Who gets the receipt for a sample file's bookings."
+    )
 
 
 @cache
@@ -68,6 +72,12 @@ def parse_rows(text: str) -> list[NewItem]:
 )
 def sample_intake(blob: BlobClient) -> None:
     """Blob created in sample-inbox: opens a run for the file and hands its rows to validate."""
+    open_sample_file(blob)
+
+
+@inbox(AUTOMATION, INBOX)
+def open_sample_file(blob: BlobClient) -> None:
+    """Opens a run for a sample file at the version just read (from its trigger or the sweeper's pick-up)."""
     properties = blob.get_blob_properties()
     text = (
         blob.download_blob(etag=properties.etag, match_condition=MatchConditions.IfNotModified)
@@ -77,7 +87,7 @@ def sample_intake(blob: BlobClient) -> None:
     chain.start_run(
         trigger="blob",
         source=f"{INBOX}/{blob.blob_name}",
-        run_key=f"{blob.blob_name}@{properties.etag}",
+        run_key=run_key(blob.blob_name, properties.etag),
         items=parse_rows(text),
     )
 
@@ -113,6 +123,11 @@ def book(item: WorkItem) -> None:
     )
     if response.status_code not in (200, 201):
         raise RuntimeError(f"booking answered {response.status_code}: {response.text}")
+    item.notify(
+        _settings().sample_receipt_to,
+        "Kvittering for udbetalinger",
+        f"Udbetaling {item.data['id']} på {item.data['beloeb']} kr. er bogført.",
+    )
 
 
 @bp.function_name("sample_validate")

@@ -1,10 +1,10 @@
-"""The run closer: reconciles open runs against their input and closes those that are complete."""
+"""The run closer: reconciles open runs against their input, closes those that are complete, asks for their mail."""
 
 from datetime import UTC, datetime
 
 import azure.functions as func
 
-from shared import ledger
+from shared import ledger, mail
 from shared.events import Event, emit
 from shared.logs import get_logger, log_context, redacted_errors
 
@@ -63,6 +63,10 @@ def close_run(run_id: str) -> ledger.Run | None:
         )
         if updated.model_dump(exclude={"ended_at"}) == run.model_dump(exclude={"ended_at"}):
             return run
+        if status is ledger.RunStatus.COMPLETE:
+            # Before the run is saved complete, so a crash in between cannot lose its receipts; the mailer
+            # sends each recipient's mail once however often it is asked.
+            mail.request(run.automation, run_id)
         ledger.save_run(updated)
         if status is ledger.RunStatus.COMPLETE:
             emit(Event.RUN_COMPLETED, automation=run.automation, run_id=run_id, items=sum(result.counts.values()))

@@ -1,4 +1,5 @@
-"""The sweeper: the platform watching itself - heartbeat, poison depth, stalled runs, stuck items, lost cases."""
+"""The sweeper: the platform watching itself - heartbeat, poison depth, stalled runs, stuck items, lost cases,
+scheduled runs that did not happen and inbox blobs whose event was lost."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -7,9 +8,12 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shared import handoff, ledger, storage
 from shared.events import Event, emit
+from shared.inbox import PICKUP_QUEUE, Inbox
 from shared.logs import get_logger, log_context, redacted_errors
+from shared.mail import MAIL_QUEUE
 from shared.outcomes import ItemStatus
 from shared.pipeline import Chain, emit_outcomes
+from shared.schedules import Schedule, previous_occurrence
 from shared.settings import get_settings
 
 bp = func.Blueprint()
@@ -26,28 +30,38 @@ CASE_OVERDUE = timedelta(minutes=30)
 @bp.function_name("sweeper")
 @bp.timer_trigger(arg_name="timer", schedule="%SWEEPER_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def sweeper(timer: func.TimerRequest) -> None:
-    """Timer (SWEEPER_SCHEDULE): poison-queue depths, stalled intakes, stuck items and lost cases; heartbeat last."""
+    """Timer (SWEEPER_SCHEDULE): poison depths, runs, missed schedules, lost inbox events; heartbeat last."""
     with redacted_errors():
-        report_poison_depths()
-        failed = sweep_runs(datetime.now(UTC))
+        now = datetime.now(UTC)
+        failed = 0
+        for task in (report_poison_depths, sweep_runs, report_missed_schedules, pick_up_orphans):
+            try:
+                failed += task(now)
+            except Exception:  # one failing task must not keep the others (or the heartbeat) from running
+                failed += 1
+                _log.exception("sweeper task %s failed", task.__name__)
         # Last, and saying whether the sweep succeeded: a heartbeat must not hide a sweeper that fails.
-        emit(Event.HEARTBEAT, level=40 if failed else 20, past_due=int(timer.past_due), failed_runs=failed)
+        emit(Event.HEARTBEAT, level=40 if failed else 20, past_due=int(timer.past_due), failures=failed)
         if failed:
-            raise RuntimeError(f"{failed} runs could not be swept; see the log")
+            raise RuntimeError(f"{failed} parts of the sweep failed; see the log")
 
 
-def report_poison_depths() -> dict[str, int]:
-    """One event per poison queue with its depth (Storage metrics have no per-queue dimension)."""
-    depths = {}
-    for name in sorted({q for chain in Chain.registry.values() for q in chain.queues} | {handoff.HANDOFF_QUEUE}):
+def platform_queues() -> list[str]:
+    """Every work queue of the registered chains and the platform's own queues."""
+    own = {handoff.HANDOFF_QUEUE, PICKUP_QUEUE, MAIL_QUEUE}
+    return sorted({q for chain in Chain.registry.values() for q in chain.queues} | own)
+
+
+def report_poison_depths(now: datetime) -> int:
+    """One event per poison queue with its depth (Storage metrics have no per-queue dimension); 0 failures."""
+    for name in platform_queues():
         poison = f"{name}-poison"
         try:
             depth = storage.queue_service().get_queue_client(poison).get_queue_properties().approximate_message_count
         except ResourceNotFoundError:  # the host creates a poison queue with its first message
             depth = 0
-        depths[poison] = depth
         emit(Event.POISON_QUEUE_DEPTH, level=40 if depth else 20, queue=poison, depth=depth)
-    return depths
+    return 0
 
 
 def sweep_runs(now: datetime) -> int:
@@ -61,6 +75,30 @@ def sweep_runs(now: datetime) -> int:
             failed += 1
             _log.exception("could not sweep run %s", run_id)
     return failed
+
+
+def report_missed_schedules(now: datetime) -> int:
+    """A ScheduleMissed event for each timer-started automation with no run since its last due time; 0 failures."""
+    grace = timedelta(minutes=get_settings().schedule_grace_minutes)
+    for schedule in Schedule.registry.values():
+        due = previous_occurrence(schedule.expression, now - grace)
+        newest = ledger.newest_runs(schedule.automation, 1)
+        # The timer fires at `due`; its run's id carries the time it started, a moment later.
+        if not newest or newest[0].started_at < due:
+            emit(Event.SCHEDULE_MISSED, level=40, automation=schedule.automation, due=due.isoformat())
+    return 0
+
+
+def pick_up_orphans(now: datetime) -> int:
+    """Inbox blobs without a run after the grace period go to the pick-up queue; 0 failures."""
+    settings = get_settings()
+    grace = timedelta(minutes=settings.inbox_grace_minutes)
+    lookback = timedelta(hours=settings.inbox_lookback_hours)
+    for inbox in Inbox.registry.values():
+        for orphan in inbox.orphans(now, grace, lookback):
+            storage.queue(PICKUP_QUEUE).send_message(orphan.model_dump_json())
+            _log.warning("an inbox blob of %s has no run after %s; picking it up", inbox.automation, grace)
+    return 0
 
 
 def sweep_run(run_id: str, now: datetime, limit: timedelta) -> None:

@@ -4,10 +4,10 @@
 - Reads page in a stable order (`ORDERBYsys_created_on`) and collect every page before the caller patches
   anything: patching while paging by offset moves records between pages and skips some.
 - Catalog variables come back only when named: `fields=["number", "variables.cvr"]`.
-- Transient failures (429 with Retry-After, 5xx, timeouts) are retried with bounded backoff; a create is
-  retried only when the request cannot have taken effect (refused with 429/503, or never connected), as a
-  second POST would create a second record. Other errors raise `ServiceNowError` with the response text,
-  redacted.
+- Transient failures (429 with Retry-After, 5xx, timeouts) are retried with bounded backoff
+  (`shared.connectors.http`); a create is retried only when the request cannot have taken effect (refused
+  with 429, or never connected), as a second POST would create a second record. Other errors raise
+  `ServiceNowError` with the response text, redacted.
 """
 
 import time
@@ -18,14 +18,13 @@ from threading import Lock
 from typing import Any
 
 import requests
-from urllib3.exceptions import NewConnectionError
 
-from shared.logs import get_logger
+from shared.connectors.http import RetryPolicy, send
 from shared.personal_data import redact
 from shared.settings import get_settings
 
-_log = get_logger("ks.connectors.servicenow")
-_REFUSED = {429}  # ServiceNow's rate limiter answers before processing; a 503 may come from a gateway after
+# ServiceNow's rate limiter answers 429 before processing; a 503 may come from a gateway after it.
+_REFUSED = frozenset({429})
 
 
 class ServiceNowError(Exception):
@@ -56,6 +55,9 @@ class ServiceNowClient:
         self.timeout, self.max_retries = timeout, max_retries
         self.backoff_seconds, self.max_wait_seconds = backoff_seconds, max_wait_seconds
         self._sleep = sleep
+        self._policy = RetryPolicy(
+            "ServiceNow", max_retries, backoff_seconds, max_wait_seconds, sleep=sleep, refused=_REFUSED
+        )
         self._session = requests.Session()
         self._token: tuple[str, datetime] | None = None
         self._token_lock = Lock()
@@ -109,60 +111,29 @@ class ServiceNowClient:
                 self._token = (body["access_token"], datetime.now(UTC) + timedelta(seconds=lifetime))
             return self._token[0]
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        renewed = False
-        attempt = 0
-        while True:
-            last = attempt >= self.max_retries
-            try:
-                response = self._session.request(
-                    method,
-                    f"{self.instance_url}{path}",
-                    headers={"Authorization": f"Bearer {self._bearer()}", "Accept": "application/json"},
-                    timeout=self.timeout,
-                    **kwargs,
-                )
-            except (requests.ConnectionError, requests.Timeout) as error:
-                # A POST that may have reached the instance is not repeated: it could create a second record.
-                sent = not _never_connected(error)
-                if last or (method == "POST" and sent):
-                    raise ServiceNowError(None, f"{method} {path}: {type(error).__name__}") from None
-                self._wait(attempt, None)
-                attempt += 1
-                continue
-            if response.status_code == 401 and not renewed:
-                renewed = True  # a renewal does not use up an attempt
-                self._bearer(renew=True)
-                continue
-            if response.status_code < 400:
-                return response.json()
-            transient = response.status_code in _REFUSED or (response.status_code >= 500 and method != "POST")
-            retry_after = response.headers.get("Retry-After", "")
-            too_long = retry_after.isdigit() and float(retry_after) > self.max_wait_seconds
-            if not transient or last or too_long:  # never retry earlier than the instance allows
-                raise ServiceNowError(response.status_code, _message(response))
-            self._wait(attempt, retry_after)
-            attempt += 1
+    def _token_for(self, rejected: str | None) -> str:
+        """The bearer token, renewed when the instance has rejected it."""
+        return self._bearer(renew=rejected is not None)
 
-    def _wait(self, attempt: int, retry_after: str | None) -> None:
-        delay = self.backoff_seconds * 2**attempt
-        if retry_after and retry_after.isdigit():
-            delay = float(retry_after)
-        delay = min(delay, self.max_wait_seconds)
-        _log.info("ServiceNow busy or unreachable; retrying in %.1f s", delay)
-        self._sleep(delay)
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """One Table API request under the retry policy; its JSON answer."""
+        response = send(
+            self._session,
+            method,
+            self.instance_url,
+            path,
+            token=self._token_for,
+            error=ServiceNowError,
+            message=_message,
+            policy=self._policy,
+            timeout=self.timeout,
+            **kwargs,
+        )
+        return response.json()
 
 
 def _fields(fields: Sequence[str]) -> dict[str, str]:
     return {"sysparm_fields": ",".join(fields)} if fields else {}
-
-
-def _never_connected(error: Exception) -> bool:
-    """Whether the request cannot have reached the instance (no connection was ever made)."""
-    if isinstance(error, requests.ConnectTimeout):
-        return True
-    reason = getattr(error.args[0], "reason", None) if error.args else None
-    return isinstance(reason, NewConnectionError)
 
 
 def _message(response: requests.Response) -> str:

@@ -1,5 +1,6 @@
 """Integration fixtures: the session's Azurite as the app's storage, the sample simulator, a local host."""
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from devhost.app_index import load_app
 from devhost.host import HostOptions, LocalHost
 from devhost.sample.data import SampleFile
 from devhost.sample.service import SampleServer
+from devhost.simulators.graph import GraphServer
 from devhost.simulators.servicenow import ServiceNowServer
 from shared import ledger, storage
 from tests.conftest import TEST_SETTINGS
@@ -23,6 +25,11 @@ class Environment:
     connection_string: str
     service: SampleServer
     servicenow: ServiceNowServer
+    graph: GraphServer
+
+    def mails(self, subject: str | None = None) -> list[dict]:
+        """Mails in the Graph simulator's outbox (of one subject)."""
+        return [m for m in self.graph.state.outbox if subject is None or m["subject"] == subject]
 
     def tasks(self, run_id: str) -> dict[str, list[dict]]:
         """Hand-off tasks of a run in the ServiceNow simulator, by item id."""
@@ -59,16 +66,21 @@ class Environment:
 def env(azurite_connection: str) -> Iterator[Environment]:
     service = SampleServer().start()
     servicenow = ServiceNowServer().start()
+    graph = GraphServer().start()
+    os.environ["REQUESTS_CA_BUNDLE"] = str(graph.certificate.bundle)  # trusts the simulator's test CA
     environment.apply(
         azurite_connection,
         **TEST_SETTINGS,
+        **graph.settings(),
         SAMPLE_SERVICE_URL=service.url,
         SERVICENOW_INSTANCE_URL=servicenow.url,
         SERVICENOW_CLIENT_ID=servicenow.state.client_id,
         SERVICENOW_CLIENT_SECRET=servicenow.state.client_secret,
     )
     LocalHost(load_app(SAMPLE_APP), connection_string=azurite_connection).provision()
-    yield Environment(azurite_connection, service, servicenow)
+    yield Environment(azurite_connection, service, servicenow, graph)
+    os.environ.pop("REQUESTS_CA_BUNDLE", None)
+    graph.stop()
     servicenow.stop()
     service.stop()
 
@@ -78,6 +90,7 @@ def sample_env(env: Environment) -> Environment:
     """The environment with the simulator reset."""
     env.service.state.release.set()
     env.service.state.reset()
+    env.graph.state.reset()
     return env
 
 

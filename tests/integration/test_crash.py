@@ -23,7 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 3  # how long a crashed host's messages stay invisible
 
 
-def devhost(env, log_dir: Path, name: str, *extra: str, until_idle: bool = True) -> subprocess.Popen[bytes]:
+def devhost(
+    env, log_dir: Path, name: str, *extra: str, until_idle: bool = True, environ: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """A devhost process serving the sample app against the session's Azurite (with extra environment)."""
     log = log_dir / f"devhost-{name}.log"
     args = [
         sys.executable,
@@ -46,7 +49,7 @@ def devhost(env, log_dir: Path, name: str, *extra: str, until_idle: bool = True)
         *extra,
     ]
     stderr = (log_dir / f"devhost-{name}.stderr").open("ab")
-    return subprocess.Popen(args, cwd=ROOT, stdout=stderr, stderr=stderr)
+    return subprocess.Popen(args, cwd=ROOT, stdout=stderr, stderr=stderr, env={**os.environ, **(environ or {})})
 
 
 def finish(env, log_dir: Path, name: str) -> None:

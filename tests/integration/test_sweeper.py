@@ -1,4 +1,4 @@
-"""The sweeper on Azurite: heartbeat, poison depth, stalled intakes, stuck items handed to people."""
+"""The sweeper on Azurite: heartbeat, poison depth, stalled intakes, stuck items, lost inbox events, missed runs."""
 
 import logging
 from datetime import UTC, datetime, timedelta
@@ -8,8 +8,11 @@ import pytest
 from devhost.sample.chain import chain, parse_rows
 from devhost.sample.data import sample_file
 from functions.operations.run_closer import close_run
-from functions.operations.sweeper import sweep_runs
+from functions.operations.sweeper import pick_up_orphans, report_missed_schedules, sweep_runs
 from shared import ledger, storage
+from shared.inbox import PICKUP_QUEUE
+from shared.schedules import Schedule
+from shared.settings import get_settings
 from tests.integration.test_pipeline import assert_run_settled
 
 pytestmark = pytest.mark.integration
@@ -82,3 +85,60 @@ def test_a_stalled_intake_is_reported_and_a_young_run_left_alone(sample_env, hos
         ledger.forget_open_run(stalled.run_id)
     assert [r.run_id for r in events(caplog, "RunStalled")] == [stalled.run_id]
     assert_run_settled(sample_env, "young.csv", sample)
+
+
+def test_an_inbox_blob_whose_event_was_lost_is_picked_up_once(sample_env, host, caplog):
+    caplog.set_level(logging.INFO, logger="ks.events")
+    sample = sample_file(rows=4, seed=43, with_problems=False)
+    sample_env.drop("lost-event.csv", sample.text)
+    assert host.lose_blob_events() >= 1
+    host.run_until_idle()
+    assert not [r for r in ledger.newest_runs("sample", 200) if r.source == "sample-inbox/lost-event.csv"]
+
+    assert pick_up_orphans(datetime.now(UTC)) == 0
+    assert storage.queue(PICKUP_QUEUE).peek_messages() == [], "a blob within its grace period is left alone"
+    later = datetime.now(UTC) + timedelta(minutes=20)
+    pick_up_orphans(later)
+    pick_up_orphans(later)  # a second sweep before the first pick-up ran asks again, harmlessly
+    host.run_until_idle()
+    run = sample_env.run_for("lost-event.csv")  # exactly one run, whoever asked how often
+    assert_run_settled(sample_env, "lost-event.csv", sample)
+    assert run.trigger == "blob"
+    assert len(events(caplog, "InboxBlobPickedUp")) == 2  # the second found the run there and opened nothing new
+    pick_up_orphans(later)
+    assert storage.queue(PICKUP_QUEUE).peek_messages() == [], "a blob with a run is not picked up again"
+
+
+def test_a_scheduled_automation_without_its_run_is_reported(sample_env, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="ks.events")
+    monkeypatch.setenv("SWEEPER_SCHEDULE", "0 0 6 * * 1-5")  # borrowed: any setting holding a schedule
+    get_settings.cache_clear()
+    schedule = Schedule("sample-scheduled", "sweeper_schedule")
+    try:
+        monday_noon = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+        report_missed_schedules(monday_noon)
+        assert [(r.automation, r.due) for r in events(caplog, "ScheduleMissed")] == [
+            ("sample-scheduled", "2026-11-23T06:00:00+00:00")
+        ]
+        caplog.clear()
+        on_time = datetime(2026, 11, 23, 6, 0, 2, tzinfo=UTC)
+        ledger.create_run(
+            ledger.Run(
+                automation="sample-scheduled",
+                run_id=ledger.new_run_id("sample-scheduled", on_time, "tick"),
+                trigger="timer",
+                source="test",
+                started_at=on_time,
+                status=ledger.RunStatus.COMPLETE,
+                code_version="test",
+                config_version="2026.1",
+            )
+        )
+        report_missed_schedules(monday_noon)
+        report_missed_schedules(datetime(2026, 11, 23, 6, 5, tzinfo=UTC))  # due 06:00 is within its grace
+        assert events(caplog, "ScheduleMissed") == []
+        report_missed_schedules(datetime(2026, 11, 24, 6, 30, tzinfo=UTC))  # Tuesday's run is missing
+        assert [r.due for r in events(caplog, "ScheduleMissed")] == ["2026-11-24T06:00:00+00:00"]
+    finally:
+        del Schedule.registry[schedule.automation]
+        get_settings.cache_clear()

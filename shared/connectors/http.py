@@ -1,0 +1,115 @@
+"""Bounded retries for the connectors' HTTP calls, so every external system gets the same policy.
+
+- A 401 gets one fresh token and one more try; the renewal does not use up an attempt.
+- A 429 is retried after its Retry-After (or a growing backoff without one); a Retry-After longer than the
+  connector allows raises rather than retrying early.
+- 5xx answers and timeouts are retried for reads. A POST is retried only when it cannot have taken effect:
+  refused with 429 (rate limiters answer before any processing) or never connected. A 503/504 can come from a
+  gateway after the system accepted the request, and a read timeout can follow a completed request, so a
+  second POST could create a second record or send a second mail.
+- A failure while fetching the token is retried for any method: the API itself was not called yet.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from urllib3.exceptions import NewConnectionError
+
+from shared.logs import get_logger
+
+#: Token source: called with None for the current token, or with a token the API rejected (401) for a fresh one.
+TokenSource = Callable[[str | None], str]
+#: Builds the connector's own exception from an HTTP status (None: no answer) and a message.
+ErrorFactory = Callable[[int | None, str], Exception]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long a connector retries, and which statuses mean "refused before processing"."""
+
+    service: str
+    max_retries: int = 4
+    backoff_seconds: float = 0.5
+    max_wait_seconds: float = 30.0
+    sleep: Callable[[float], None] = time.sleep
+    refused: frozenset[int] = field(default_factory=lambda: frozenset({429}))
+
+    def wait(self, attempt: int, retry_after: str | None) -> None:
+        """Sleeps before the next attempt: Retry-After when given in seconds, else a doubling backoff, capped."""
+        delay = self.backoff_seconds * 2**attempt
+        if retry_after and retry_after.isdigit():
+            delay = float(retry_after)
+        delay = min(delay, self.max_wait_seconds)
+        # Logged under the connector's own name (ks.connectors.servicenow, ...), as before the code was shared.
+        log = get_logger(f"ks.connectors.{self.service.lower()}")
+        log.info("%s busy or unreachable; retrying in %.1f s", self.service, delay)
+        self.sleep(delay)
+
+
+def send(
+    session: requests.Session,
+    method: str,
+    base_url: str,
+    path: str,
+    *,
+    token: TokenSource,
+    error: ErrorFactory,
+    message: Callable[[requests.Response], str],
+    policy: RetryPolicy,
+    timeout: float,
+    **kwargs: Any,
+) -> requests.Response:
+    """Sends one API request with a bearer token under the retry policy; returns the first answer below 400."""
+    renewed = False
+    rejected: str | None = None
+    attempt = 0
+    while True:
+        last = attempt >= policy.max_retries
+        try:
+            bearer = token(rejected)
+        except (requests.ConnectionError, requests.Timeout) as failure:
+            if last:  # nothing reached the API, but the token endpoint stays unreachable
+                raise error(None, f"token request: {type(failure).__name__}") from None
+            policy.wait(attempt, None)
+            attempt += 1
+            continue
+        rejected = None  # only once a fresh token is in hand: a failed renewal must renew again
+        try:
+            response = session.request(
+                method,
+                f"{base_url}{path}",
+                headers={"Authorization": f"Bearer {bearer}", "Accept": "application/json"},
+                timeout=timeout,
+                **kwargs,
+            )
+        except (requests.ConnectionError, requests.Timeout) as failure:
+            # A POST that may have reached the system is not repeated: it could take effect twice.
+            sent = not never_connected(failure)
+            if last or (method == "POST" and sent):
+                raise error(None, f"{method} {path}: {type(failure).__name__}") from None
+            policy.wait(attempt, None)
+            attempt += 1
+            continue
+        if response.status_code == 401 and not renewed:
+            renewed, rejected = True, bearer  # a renewal does not use up an attempt
+            continue
+        if response.status_code < 400:
+            return response
+        transient = response.status_code in policy.refused or (response.status_code >= 500 and method != "POST")
+        retry_after = response.headers.get("Retry-After", "")
+        too_long = retry_after.isdigit() and float(retry_after) > policy.max_wait_seconds
+        if not transient or last or too_long:  # never retry earlier than the system allows
+            raise error(response.status_code, message(response))
+        policy.wait(attempt, retry_after)
+        attempt += 1
+
+
+def never_connected(error: Exception) -> bool:
+    """Whether the request cannot have reached the server (no connection was ever made)."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, NewConnectionError)

@@ -1,0 +1,94 @@
+"""Pure rules of the platform services: schedules, the telemetry identity, mail composition, notices."""
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from shared.events import CUSTOM_EVENT_ATTRIBUTE, Event, emit
+from shared.mail import LINES_PER_MAIL, Notice, compose
+from shared.schedules import next_occurrence, previous_occurrence
+from shared.telemetry import authentication_client_id
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "at", "previous", "following"),
+    [
+        # Seconds first: "0 */15 * * * *" is every quarter hour, not every 15 seconds of minute 0.
+        ("0 */15 * * * *", datetime(2026, 11, 24, 10, 7, tzinfo=UTC), (10, 0), (10, 15)),
+        # Weekdays only: Saturday noon looks back to Friday and on to Monday.
+        ("0 0 6 * * 1-5", datetime(2026, 11, 28, 12, 0, tzinfo=UTC), (6, 0), (6, 0)),
+    ],
+)
+def test_ncrontab_schedules_read_seconds_first(schedule, at, previous, following):
+    before, after = previous_occurrence(schedule, at), next_occurrence(schedule, at)
+    assert (before.hour, before.minute) == previous and (after.hour, after.minute) == following
+    if "1-5" in schedule:
+        assert before.weekday() == 4 and after.weekday() == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "client_id"),
+    [
+        ("ClientId=1111-2222;Authorization=AAD", "1111-2222"),
+        ("Authorization=AAD;ClientId=abc", "abc"),
+        ("Authorization=AAD", None),  # system-assigned identity
+        (None, None),
+        ("", None),
+    ],
+)
+def test_the_telemetry_identity_comes_from_the_authentication_string(value, client_id):
+    assert authentication_client_id(value) == client_id
+
+
+def test_an_authentication_string_that_is_not_aad_is_refused():
+    with pytest.raises(ValueError, match="Authorization=AAD"):
+        authentication_client_id("ClientId=abc;Authorization=Key")
+
+
+def test_an_unconfigured_app_never_imports_the_telemetry_distro():
+    code = "import sys, function_app; print('azure.monitor.opentelemetry' in sys.modules, 'msal' in sys.modules)"
+    env = {"PATH": "/usr/bin:/bin", "PSEUDONYM_KEY": "x"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], check=False, cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]
+
+
+def test_an_event_is_a_log_record_the_exporter_sends_as_a_custom_event(caplog):
+    caplog.set_level("INFO", logger="ks.events")
+    emit(Event.ITEM_OUTCOME, automation="sample", run_id="r", item_id="000001", outcome="done", reason_code="")
+    record = caplog.records[-1]
+    assert getattr(record, CUSTOM_EVENT_ATTRIBUTE) == "ItemOutcome"
+    assert (record.automation, record.item_id, record.outcome) == ("sample", "000001", "done")
+
+
+def _line(item_id: str, subject: str = "Kvittering") -> dict[str, str]:
+    return {"Recipient": "a@kk.dk", "ItemId": item_id, "Subject": subject, "Text": f"Sag {item_id} er oprettet."}
+
+
+def test_one_mail_per_recipient_carries_every_line_under_their_subject():
+    mail = compose("a@kk.dk", [_line("000001"), _line("000002")])
+    assert mail.to == ["a@kk.dk"] and mail.subject == "Kvittering"
+    assert "Sag 000001 er oprettet." in mail.body and "Sag 000002 er oprettet." in mail.body
+    mixed = compose("a@kk.dk", [_line("000001"), _line("000002", "Besked")])
+    assert mixed.subject == "Kvitteringer fra Koncernservice"
+
+
+def test_a_long_mail_is_summarised_rather_than_sent_whole():
+    mail = compose("a@kk.dk", [_line(f"{n:06d}") for n in range(LINES_PER_MAIL + 5)])
+    assert f"Sag {LINES_PER_MAIL - 1:06d}" in mail.body and f"Sag {LINES_PER_MAIL:06d}" not in mail.body
+    assert "og 5 flere" in mail.body
+
+
+def test_a_notice_needs_an_address_and_text():
+    with pytest.raises(ValidationError):
+        Notice(recipient="ikke-en-adresse", item_id="000001", subject="Kvittering", text="x")
+    with pytest.raises(ValidationError):
+        Notice(recipient="a@kk.dk", item_id="000001", subject="Kvittering", text="")
