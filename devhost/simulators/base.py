@@ -39,7 +39,26 @@ class LoopbackServer(ThreadingHTTPServer):
 
 
 class JsonHandler(BaseHTTPRequestHandler):
-    """Request handler that answers JSON and keeps no access log (the tests' log scan reads every log)."""
+    """Request handler that answers JSON and keeps no access log (the tests' log scan reads every log).
+
+    A simulator either overrides `do_<METHOD>` or implements `_route(method)`, which every method reaches.
+    """
+
+    def _route(self, method: str) -> None:
+        """Answers one request; a simulator that routes by method overrides this."""
+        self.reply(405, {"error": {"message": f"{method} is not supported here"}})
+
+    def do_GET(self) -> None:
+        """GET."""
+        self._route("GET")
+
+    def do_POST(self) -> None:
+        """POST."""
+        self._route("POST")
+
+    def do_PATCH(self) -> None:
+        """PATCH."""
+        self._route("PATCH")
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         """Quiet."""

@@ -352,14 +352,6 @@ class _Handler(JsonHandler):
             return
         self.reply(200, {})
 
-    def do_GET(self) -> None:
-        """GET."""
-        self._route("GET")
-
-    def do_POST(self) -> None:
-        """POST."""
-        self._route("POST")
-
 
 def _read_mail(body: bytes) -> dict[str, Any] | tuple[str, str]:
     """The mail of a sendMail request as the outbox records it, or Graph's (code, message) for a bad one."""

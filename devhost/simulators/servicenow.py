@@ -251,18 +251,6 @@ class _Handler(JsonHandler):
             return
         self.reply(200, {})
 
-    def do_GET(self) -> None:
-        """GET."""
-        self._route("GET")
-
-    def do_POST(self) -> None:
-        """POST."""
-        self._route("POST")
-
-    def do_PATCH(self) -> None:
-        """PATCH."""
-        self._route("PATCH")
-
 
 class ServiceNowServer(LoopbackServer):
     """The simulator on a loopback port."""
