@@ -156,10 +156,15 @@ def cmd_demo(args: argparse.Namespace) -> None:
         clock = time.monotonic()
         host.run_until_idle(timeout=300)
         host.fire("run_closer")
+        host.run_until_idle(timeout=60)  # the closed runs' receipts
         host.close()
         print(f"\nAll queues drained in {time.monotonic() - clock:.1f} s.")
         tasks = started.servicenow.state.tables["sc_task"].values()
-        print(f"{len(tasks)} ServiceNow tasks created for people: {', '.join(t['number'] for t in tasks)}\n")
+        print(f"{len(tasks)} ServiceNow tasks created for people: {', '.join(t['number'] for t in tasks)}")
+        for mail in started.graph.state.outbox:
+            lines = mail["body"].count("\n- ")
+            print(f"Mail to {', '.join(mail['to'])}: {mail['subject']!r}, {lines} lines")
+        print()
         runs = [run for automation in sorted(Chain.registry) for run in ledger.newest_runs(automation)]
         print_runs(runs, args.json)
         for run in runs:
