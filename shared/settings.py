@@ -100,6 +100,14 @@ class Settings(TelemetrySettings):
     handoff_assignment_group: str = Field(
         default="Koncernservice Økonomi", description="Assignment group of hand-off tasks."
     )
+    cvr_base_url: str | None = Field(default=None, description="Base URL of the CVR register's Elasticsearch API.")
+    cvr_username: str | None = Field(default=None, description="User of the CVR API (basic auth).")
+    cvr_password: SecretStr | None = Field(default=None, description="Its password (Key Vault).")
+    cvr_timeout_seconds: float = Field(default=20.0, gt=0, description="Timeout per CVR request.")
+    kvantum_base_url: str | None = Field(default=None, description="Base URL of Kvantum's vendor API.")
+    kvantum_username: str | None = Field(default=None, description="Kvantum integration user (basic auth).")
+    kvantum_password: SecretStr | None = Field(default=None, description="Its password (Key Vault).")
+    kvantum_timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout per Kvantum request.")
     graph_authority: str | None = Field(
         default=None, description="Entra ID authority for Graph tokens: https://login.microsoftonline.com/<tenant>."
     )

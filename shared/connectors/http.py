@@ -60,9 +60,15 @@ def send(
     message: Callable[[requests.Response], str],
     policy: RetryPolicy,
     timeout: float,
+    auth_scheme: str = "Bearer",
+    headers: dict[str, str] | None = None,
     **kwargs: Any,
 ) -> requests.Response:
-    """Sends one API request with a bearer token under the retry policy; returns the first answer below 400."""
+    """Sends one API request with its credential under the retry policy; returns the first answer below 400.
+
+    `token` gives the credential of the `Authorization` header after `auth_scheme`: a bearer token, or for
+    basic authentication the base64 of user:password (a 401 then repeats once with the same, and fails).
+    """
     renewed = False
     rejected: str | None = None
     attempt = 0
@@ -81,7 +87,7 @@ def send(
             response = session.request(
                 method,
                 f"{base_url}{path}",
-                headers={"Authorization": f"Bearer {bearer}", "Accept": "application/json"},
+                headers={"Authorization": f"{auth_scheme} {bearer}", "Accept": "application/json", **(headers or {})},
                 timeout=timeout,
                 **kwargs,
             )
