@@ -19,7 +19,9 @@ from devhost.app_index import load_app
 from devhost.host import HostOptions, LocalHost
 from devhost.report import item_summaries, print_items, print_runs
 from devhost.sample.service import SampleServer
+from devhost.simulators.cvr import CvrServer
 from devhost.simulators.graph import GraphServer
+from devhost.simulators.kvantum import KvantumServer
 from devhost.simulators.servicenow import ServiceNowServer
 from shared import ledger
 from shared.logs import install as install_logging
@@ -54,6 +56,8 @@ class Environment:
     sample: SampleServer
     servicenow: ServiceNowServer
     graph: GraphServer
+    cvr: CvrServer
+    kvantum: KvantumServer
     certificates: certs.LoopbackCertificate
 
     def settings(self) -> dict[str, str]:
@@ -64,6 +68,8 @@ class Environment:
             "SERVICENOW_CLIENT_ID": self.servicenow.state.client_id,
             "SERVICENOW_CLIENT_SECRET": self.servicenow.state.client_secret,
             **self.graph.settings(),
+            **self.cvr.settings(),
+            **self.kvantum.settings(),
             # requests (MSAL's session and the connectors') reads it per request: certifi's roots plus devhost's CA.
             "REQUESTS_CA_BUNDLE": str(self.certificates.bundle),
         }
@@ -71,6 +77,8 @@ class Environment:
     def stop(self) -> None:
         """Stops the simulators and Azurite."""
         self.graph.stop()
+        self.cvr.stop()
+        self.kvantum.stop()
         self.servicenow.stop()
         self.sample.stop()
         if self.emulator:
@@ -88,6 +96,8 @@ def _start_environment(args: argparse.Namespace) -> Environment:
         sample=SampleServer(port=args.sample_port).start(),
         servicenow=ServiceNowServer().start(),
         graph=GraphServer(certificate=certificates).start(),
+        cvr=CvrServer().start(),
+        kvantum=KvantumServer().start(),
         certificates=certificates,
     )
     environment.apply(started.storage, **started.settings())

@@ -10,6 +10,7 @@ from typing import Any
 import azure.functions as func
 
 from devhost.app_index import index
+from shared import storage
 from shared.events import Event
 from shared.ledger import TABLES
 from shared.pipeline import WORK_CONTAINER, Chain
@@ -30,7 +31,7 @@ def build(app: func.FunctionApp) -> dict[str, Any]:
     """The manifest of an app: functions and triggers, queues, containers, tables, connections, settings, events."""
     functions = []
     queues: set[str] = set()
-    containers = {WORK_CONTAINER}
+    containers = {WORK_CONTAINER, *storage.REQUIRED_CONTAINERS}
     connections = {HOST_CONNECTION, WORK_CONNECTION}
     referenced_settings: set[str] = set()
     for spec in index(app):
@@ -63,7 +64,7 @@ def build(app: func.FunctionApp) -> dict[str, Any]:
         "functions": sorted(functions, key=lambda f: f["name"]),
         "queues": [{"name": q, "poison": f"{q}-poison"} for q in sorted(queues)],
         "containers": sorted(containers),
-        "tables": sorted(TABLES),
+        "tables": sorted({*TABLES, *storage.REQUIRED_TABLES}),
         "connections": sorted(connections),
         "settings": sorted(settings, key=lambda s: s["name"]),
         "events": sorted(event.value for event in Event),

@@ -31,6 +31,7 @@ class Event(StrEnum):
     SCHEDULE_MISSED = "ScheduleMissed"
     INBOX_PICKUP = "InboxBlobPickedUp"
     MAIL_SENT = "MailSent"
+    REPORT_WRITTEN = "ReportWritten"
 
 
 def emit(event: Event, level: int = 20, **dimensions: str | int) -> None:

@@ -4,8 +4,8 @@ When a step ends items HANDED_OFF (a business rule said no, or TEKNISK_FEJL), it
 message naming them; the `handoff` function then creates a task for each in the configured table and
 assignment group - linked to the originating request when the item has one, standalone otherwise - with the
 reason code, the Danish text, and the run and item in `correlation_id`, and records the task number on the
-item. Creating is idempotent (look up by `correlation_id` first); a run is not complete until every item
-handed off has its case.
+item. Creating is idempotent (look up by `correlation_id` first); an originating request is set pending
+with a work note naming the task; a run is not complete until every item handed off has its case.
 """
 
 from collections.abc import Sequence
@@ -78,10 +78,24 @@ def hand_off(message: HandoffMessage, claimant: str, client: ServiceNowClient | 
             # A redelivery soon after its own attempt may have posted a task whose answer was lost: it only
             # looks, and posts again only once the instance has had time to show any task it created.
             number = create_case(client, message.automation, message.run_id, item_id, row, may_create=not recent)
+            mark_request_pending(client, row, number)  # before the number is recorded: a repeat patches again
             ledger.set_case_number(message.run_id, message.bucket, item_id, number)
             _log.info("handed to a person as %s (%s)", number, row["ReasonCode"])
             recorded.append(number)
     return recorded
+
+
+#: sc_req_item's state "pending": the request waits for the person the task went to.
+REQUEST_PENDING = "-5"
+
+
+def mark_request_pending(client: ServiceNowClient, row: dict[str, Any], case_number: str) -> None:
+    """The originating request, if there is one, is set pending with a work note naming the task."""
+    table, _, sys_id = str(row.get("Origin", "")).partition(":")
+    if table != "sc_req_item" or not sys_id:
+        return
+    note = redact(f"Overdraget til manuel behandling som {case_number}: {row.get('ReasonText', '')}")
+    client.patch("sc_req_item", sys_id, {"state": REQUEST_PENDING, "work_notes": note}, ["number"])
 
 
 def create_case(

@@ -302,15 +302,38 @@ def source_run_id(automation: str, run_key: str) -> str | None:
         return None
 
 
-def claim_source(automation: str, run_key: str, run_id: str) -> str:
-    """The run that owns a source: this run id if the source is new, else the one that claimed it first."""
+def claim_source(automation: str, run_key: str, run_id: str, *, abandoned_after: timedelta | None = None) -> str:
+    """The run that owns a source: this run id if the source is new, else the one that claimed it first.
+
+    With `abandoned_after`, a claim whose run was never created (its intake died between claiming and
+    creating the run) and that is older than that is taken over, so the source is not lost.
+    """
     key = digest(run_key, 64)
     partition = f"source-{automation}"
+    table = storage.table(RUNS_TABLE)
     try:
-        storage.table(RUNS_TABLE).create_entity({"PartitionKey": partition, "RowKey": key, "RunId": run_id})
+        table.create_entity({"PartitionKey": partition, "RowKey": key, "RunId": run_id})
         return run_id
     except ResourceExistsError:
-        return storage.table(RUNS_TABLE).get_entity(partition, key)["RunId"]
+        entity = table.get_entity(partition, key)
+    owner = str(entity["RunId"])
+    if (
+        abandoned_after is None
+        or owner == run_id
+        or run_started_at(owner) > _utcnow() - abandoned_after
+        or get_run(owner) is not None
+    ):
+        return owner
+    try:
+        table.update_entity(
+            {"PartitionKey": partition, "RowKey": key, "RunId": run_id, "AbandonedBy": owner},
+            mode=UpdateMode.MERGE,
+            etag=entity.metadata["etag"],
+            match_condition=MatchConditions.IfNotModified,
+        )
+    except ResourceModifiedError:
+        return str(table.get_entity(partition, key)["RunId"])
+    return run_id
 
 
 # --- items --------------------------------------------------------------------------------------------------

@@ -108,6 +108,19 @@ class Settings(TelemetrySettings):
     kvantum_username: str | None = Field(default=None, description="Kvantum integration user (basic auth).")
     kvantum_password: SecretStr | None = Field(default=None, description="Its password (Key Vault).")
     kvantum_timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout per Kvantum request.")
+    cvr_concurrency: int = Field(default=4, ge=1, le=50, description="CVR calls in flight across all instances.")
+    kvantum_concurrency: int = Field(
+        default=2, ge=1, le=50, description="Kvantum calls in flight across all instances."
+    )
+    vendor_intake_schedule: str = Field(
+        default="0 */15 * * * 1-5", description="NCRONTAB (UTC) of the new-supplier intake from ServiceNow."
+    )
+    vendor_control_list_schedule: str = Field(
+        default="0 30 5 * * *", description="NCRONTAB (UTC) of the daily list of vendors created the day before."
+    )
+    vendor_catalog_item: str = Field(
+        default="nyleverandoer", description="sys_id of the ServiceNow catalog item 'new supplier'."
+    )
     graph_authority: str | None = Field(
         default=None, description="Entra ID authority for Graph tokens: https://login.microsoftonline.com/<tenant>."
     )

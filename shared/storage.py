@@ -135,3 +135,21 @@ def reset_clients() -> None:
     """Forget cached clients and the credential (tests that switch storage accounts or identities)."""
     for factory in (blob_service, queue_service, table_service, container, queue, table, _credential):
         factory.cache_clear()
+
+
+#: Containers and tables the code uses beyond the ledger's and its triggers': `devhost manifest` lists them, so
+#: the infrastructure provisions them (and devhost creates them).
+REQUIRED_CONTAINERS: set[str] = set()
+REQUIRED_TABLES: set[str] = set()
+
+
+def required_container(name: str) -> str:
+    """Declares a container the code writes to; returns its name."""
+    REQUIRED_CONTAINERS.add(name)
+    return name
+
+
+def required_table(name: str) -> str:
+    """Declares a table the code writes to; returns its name."""
+    REQUIRED_TABLES.add(name)
+    return name

@@ -31,7 +31,10 @@ REQ_ITEM_STATES = {
     "3": "Closed Complete",
     "4": "Closed Incomplete",
 }
-_PREFIX = {"sc_req_item": "RITM", "sc_task": "SCTASK", "incident": "INC"}
+_PREFIX = {"sc_req_item": "RITM", "sc_task": "SCTASK", "incident": "INC", "sys_user": "USR"}
+#: Journal fields: what is written is appended to the record's journal, and reads return it empty.
+_JOURNALS = ("work_notes", "comments")
+_CLOSED_STATES = {"3", "4", "7"}
 
 
 class ServiceNowState:
@@ -123,14 +126,26 @@ def query(records: list[dict[str, Any]], encoded: str) -> list[dict[str, Any]]:
     return found
 
 
-def _project(record: dict[str, Any], fields: str | None) -> dict[str, Any]:
-    visible = {k: v for k, v in record.items() if k != "variables"}
+#: Reference fields and the table they point into, for dot-walked fields such as `requested_for.email`.
+REFERENCES = {"requested_for": "sys_user", "opened_by": "sys_user", "request_item": "sc_req_item"}
+
+
+def _project(
+    record: dict[str, Any], fields: str | None, tables: dict[str, dict[str, dict[str, Any]]] | None = None
+) -> dict[str, Any]:
+    visible = {k: v for k, v in record.items() if k not in ("variables", "journal")}
     if not fields:
         return visible
-    return {
-        name: _field(record, name) if name.startswith("variables.") else visible.get(name, "")
-        for name in fields.split(",")
-    }
+    projected = {}
+    for name in fields.split(","):
+        head, _, tail = name.partition(".")
+        if head == "variables":
+            projected[name] = _field(record, name)
+        elif tail and head in REFERENCES:  # dot-walking: the referenced record's field
+            projected[name] = (tables or {}).get(REFERENCES[head], {}).get(record.get(head, ""), {}).get(tail, "")
+        else:
+            projected[name] = visible.get(name, "")
+    return projected
 
 
 class _Handler(JsonHandler):
@@ -199,20 +214,26 @@ class _Handler(JsonHandler):
             if len(parts) == 4 and method == "GET":
                 found = query(list(records.values()), params.get("sysparm_query", ""))
                 offset, limit = int(params.get("sysparm_offset", 0)), int(params.get("sysparm_limit", 10000))
-                page = [_project(r, params.get("sysparm_fields")) for r in found[offset : offset + limit]]
+                page = [_project(r, params.get("sysparm_fields"), state.tables) for r in found[offset : offset + limit]]
                 self.reply(200, {"result": page}, {"X-Total-Count": str(len(found))})
             elif len(parts) == 4 and method == "POST":
                 created = state.insert(table, json.loads(body or b"{}"))
-                self.reply(201, {"result": _project(created, params.get("sysparm_fields"))})
+                self.reply(201, {"result": _project(created, params.get("sysparm_fields"), state.tables)})
             elif len(parts) == 5 and parts[4] not in records:
                 self._error(404, "No Record found")
             elif len(parts) == 5 and method == "GET":
-                self.reply(200, {"result": _project(records[parts[4]], params.get("sysparm_fields"))})
+                self.reply(200, {"result": _project(records[parts[4]], params.get("sysparm_fields"), state.tables)})
             elif len(parts) == 5 and method == "PATCH":
                 record = records[parts[4]]
-                record.update(json.loads(body or b"{}"))
+                changes = json.loads(body or b"{}")
+                for journal in _JOURNALS:
+                    if changes.get(journal):
+                        record.setdefault("journal", []).append((journal, changes.pop(journal)))
+                record.update(changes)
+                if str(record.get("state")) in _CLOSED_STATES:
+                    record["active"] = "false"
                 record["sys_updated_on"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-                self.reply(200, {"result": _project(record, params.get("sysparm_fields"))})
+                self.reply(200, {"result": _project(record, params.get("sysparm_fields"), state.tables)})
             else:
                 self._error(405, "Method not supported")
 

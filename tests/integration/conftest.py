@@ -12,7 +12,9 @@ from devhost.app_index import load_app
 from devhost.host import HostOptions, LocalHost
 from devhost.sample.data import SampleFile
 from devhost.sample.service import SampleServer
+from devhost.simulators.cvr import CvrServer
 from devhost.simulators.graph import GraphServer
+from devhost.simulators.kvantum import KvantumServer
 from devhost.simulators.servicenow import ServiceNowServer
 from shared import ledger, storage
 from tests.conftest import TEST_SETTINGS
@@ -26,6 +28,8 @@ class Environment:
     service: SampleServer
     servicenow: ServiceNowServer
     graph: GraphServer
+    cvr: CvrServer
+    kvantum: KvantumServer
 
     def mails(self, subject: str | None = None) -> list[dict]:
         """Mails in the Graph simulator's outbox (of one subject)."""
@@ -67,18 +71,24 @@ def env(azurite_connection: str) -> Iterator[Environment]:
     service = SampleServer().start()
     servicenow = ServiceNowServer().start()
     graph = GraphServer().start()
+    cvr = CvrServer().start()
+    kvantum = KvantumServer().start()
     os.environ["REQUESTS_CA_BUNDLE"] = str(graph.certificate.bundle)  # trusts the simulator's test CA
     environment.apply(
         azurite_connection,
         **TEST_SETTINGS,
         **graph.settings(),
+        **cvr.settings(),
+        **kvantum.settings(),
         SAMPLE_SERVICE_URL=service.url,
         SERVICENOW_INSTANCE_URL=servicenow.url,
         SERVICENOW_CLIENT_ID=servicenow.state.client_id,
         SERVICENOW_CLIENT_SECRET=servicenow.state.client_secret,
     )
     LocalHost(load_app(SAMPLE_APP), connection_string=azurite_connection).provision()
-    yield Environment(azurite_connection, service, servicenow, graph)
+    yield Environment(azurite_connection, service, servicenow, graph, cvr, kvantum)
+    kvantum.stop()
+    cvr.stop()
     os.environ.pop("REQUESTS_CA_BUNDLE", None)
     graph.stop()
     servicenow.stop()

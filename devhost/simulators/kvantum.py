@@ -1,0 +1,602 @@
+"""A Kvantum simulator: KS's SAP-based ERP's vendor master service, SAP Gateway-style JSON over plain HTTP.
+
+The service root is `/sap/opu/kvantum/vendor/v1`; every request needs HTTP basic authentication (401 with
+`WWW-Authenticate: Basic realm="SAP NetWeaver Application Server [KVA/100]"` otherwise).
+
+- `GET /` (the service document) or any GET with `X-CSRF-Token: Fetch` answers a CSRF token in the
+  `X-CSRF-Token` header and sets the session cookie `SAP_SESSIONID_KVA_100` (an existing session keeps its
+  token). Every POST must send both, else `403`, header `X-CSRF-Token: Required`, body `{"error": {"code":
+  "CSRF", "message": {"lang": "da", "value": "CSRF token validation failed"}}}`. `expire_csrf()` ends every
+  session, as SAP's session timeout does.
+- `GET /Vendors?stcd1=<cvr>&p_number=<p>&name=<search term>` (each filter optional, all must hold): `stcd1`
+  is STCD1 (CVR), `p_number` the customer field ZZPNR, `name` SAP's search term MCOD1 (NAME1 upper-cased,
+  whitespace collapsed, first 25 characters), compared as given: a caller must normalise its name the same
+  way; `*` stands for any characters, as in SAP's search help (`BLOMSTERHUSET*`). Answers
+  `{"d": {"results": [vendor, ...]}}` in vendor-number order, at most `$top` (default 50) per page, with
+  `"__next"` (an absolute link with `$skiptoken`) while there are more. A vendor is
+  `{"__metadata", "LIFNR", "NAME1", "NAME2", "STRAS", "PSTLZ", "ORT01", "LAND1", "STCD1", "STCEG", "KTOKK",
+  "SPERR" ("" or "X" = blocked), "ZZPNR", "SMTP_ADDR", "LFB1": [{"BUKRS", "AKONT", "ZTERM", "ZWELS"}],
+  "LFBK": [{"BANKS", "BANKL", "BANKN", "IBAN", "SWIFT"}]}`.
+- `POST /Vendors` with `{"RequestKey", "LFA1": {...}, "LFB1": [...], "LFBK": [...]}` creates a vendor with the
+  next number from a counter (`0000200001`, ...) and answers `201 {"d": vendor}` with a `Location`. It is
+  **idempotent by RequestKey**: a POST whose key was seen before answers `200` with the vendor created then,
+  whatever its body says, and creates nothing - that is how a repeat after a lost answer or a crash gets the
+  same vendor. Refusals are `400` with SAP's error body, in this order:
+  `00/055` a required field empty (RequestKey, LAND1, LFB1's BUKRS and AKONT, LFBK's BANKS),
+  `F2/014` NAME1 empty or longer than 35 characters, `F2/027` KTOKK not an allowed account group
+  (`state.account_groups`, by default LEVD, LEVU, LEVP, LEVO), `AD/204` LAND1 DK with a PSTLZ that is not four
+  digits, `F2/173` STCEG already on another vendor, `AR/191` an IBAN failing ISO 13616 (country length,
+  mod 97), or what `refuse_next(message, code)` asked for. A body the Gateway cannot read (not JSON, unknown
+  fields) gets the framework's `/IWBEP/CM_MGW_RT/...` codes. The message numbers are this simulator's,
+  modelled on SAP's message classes; the texts are Danish, as for a logon in language DA.
+
+Errors: `{"error": {"code": "<class>/<number>", "message": {"lang": "da", "value": ...}, "innererror":
+{"application", "transactionid", "timestamp", "Error_Resolution", "errordetails"}}}`.
+
+Faults for tests: `state.inject(kind, count, value, message, endpoint)` for the next `count` reads (any GET)
+or creates (POST /Vendors): "429" (Retry-After `value`) and any HTTP status are answered before anything is
+done, as SAP's web dispatcher would; "timeout" processes the request and answers only `value` seconds later
+- for a create the vendor IS created, and a client that gave up has lost the answer. `slow_seconds` delays
+every answer. For devhost users: `GET /_control/vendors`, `POST /_control/reset`, `/_control/vendors` (seed
+one, SAP fields), `/_control/fault` `{"kind", "count", "value", "message", "endpoint"}`,
+`/_control/refuse_next` `{"message", "code"}`, `/_control/expire_csrf`, `/_control/slow` `{"seconds"}`.
+
+Quiet: no access log and nothing else logged; vendor numbers are 10 digits, which the tests' personal-data
+scan would take for CPR numbers.
+"""
+
+import base64
+import binascii
+import copy
+import json
+import re
+import secrets
+import string
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlparse
+
+from devhost.simulators.base import JsonHandler, LoopbackServer
+
+SERVICE_PATH = "/sap/opu/kvantum/vendor/v1"
+SESSION_COOKIE = "SAP_SESSIONID_KVA_100"
+REALM = "SAP NetWeaver Application Server [KVA/100]"
+DEFAULT_ACCOUNT_GROUPS = frozenset({"LEVD", "LEVU", "LEVP", "LEVO"})
+PAGE_SIZE = 50
+
+#: LFA1's fields as the service names them (ZZPNR: the P number, a customer field; SMTP_ADDR: the e-mail).
+LFA1_FIELDS = (
+    "NAME1",
+    "NAME2",
+    "STRAS",
+    "PSTLZ",
+    "ORT01",
+    "LAND1",
+    "STCD1",
+    "STCEG",
+    "KTOKK",
+    "SPERR",
+    "ZZPNR",
+    "SMTP_ADDR",
+)
+LFB1_FIELDS = ("BUKRS", "AKONT", "ZTERM", "ZWELS")
+LFBK_FIELDS = ("BANKS", "BANKL", "BANKN", "IBAN", "SWIFT")
+#: ISO 13616 IBAN lengths of the countries KS pays to (others are checked by mod 97 and a length of 15-34).
+IBAN_LENGTHS = {
+    "DK": 18,
+    "FO": 18,
+    "GL": 18,
+    "NO": 15,
+    "SE": 24,
+    "FI": 18,
+    "DE": 22,
+    "NL": 18,
+    "BE": 16,
+    "FR": 27,
+    "GB": 22,
+    "IE": 22,
+    "ES": 24,
+    "IT": 27,
+    "PL": 28,
+    "AT": 20,
+    "CH": 21,
+    "LU": 20,
+    "EE": 20,
+    "LT": 20,
+    "LV": 21,
+    "IS": 26,
+}
+
+
+def _letters(length: int = 32) -> str:
+    """A random token of letters only: no digit runs that a log scan could take for a CPR number."""
+    return "".join(secrets.choice(string.ascii_letters) for _ in range(length))
+
+
+def search_term(name: str) -> str:
+    """SAP's MCOD1 for a NAME1: upper case, whitespace collapsed, the first 25 characters."""
+    return " ".join(name.split()).upper()[:25]
+
+
+def iban_valid(iban: str) -> bool:
+    """Whether an IBAN passes ISO 13616: letters-and-digits shape, the country's length, mod 97 = 1."""
+    compact = iban.replace(" ", "").upper()
+    if not re.fullmatch(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}", compact):
+        return False
+    if len(compact) != IBAN_LENGTHS.get(compact[:2], len(compact)):
+        return False
+    digits = "".join(str(int(char, 36)) for char in compact[4:] + compact[:4])
+    return int(digits) % 97 == 1
+
+
+class RefusalError(Exception):
+    """A request the service refuses with an SAP message (status, code, Danish text, the field it concerns)."""
+
+    def __init__(self, code: str, message: str, target: str = "", status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.target, self.status = code, message, target, status
+
+
+class KvantumState:
+    """The simulated Kvantum: credentials, vendors, request keys seen, CSRF sessions, requests and faults."""
+
+    def __init__(
+        self,
+        username: str = "devhost",
+        password: str = "devhost-secret",  # noqa: S107 - the simulator's documented local password
+        account_groups: frozenset[str] | set[str] = DEFAULT_ACCOUNT_GROUPS,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.username, self.password = username, password
+        self._configured_groups = frozenset(account_groups)
+        self.page_size = page_size
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets vendors, request keys, sessions, requests, faults, refusals and slowness."""
+        with self.lock:
+            self.account_groups: set[str] = set(self._configured_groups)
+            self.vendors: dict[str, dict[str, Any]] = {}  # by LIFNR
+            self.by_request_key: dict[str, str] = {}  # RequestKey -> LIFNR
+            self.sessions: dict[str, str] = {}  # session cookie -> CSRF token
+            self.requests: list[tuple[str, str]] = []  # (method, path) of every service request, on arrival
+            self.answers: list[tuple[str, str, int]] = []  # (method, path, status), when answered
+            self.faults: list[tuple[str, str, float, str]] = []  # (endpoint, kind, value, message)
+            self.refusals: list[tuple[str, str]] = []  # (code, message) for the next creates
+            self.slow_seconds = 0.0
+            self._created: list[str] = []
+            self._next_created = 200001
+            self._next_seeded = 100001
+
+    # --- seeding and inspection -------------------------------------------------------------------------------
+
+    def add_vendor(self, **fields: Any) -> dict[str, Any]:
+        """Seeds an existing vendor from SAP fields (LIFNR optional, from 0000100001 on); returns a copy of it.
+
+        E.g. `add_vendor(NAME1="Tømrer Hansen ApS", STCD1="12345674", SPERR="X")` for a blocked one, or with
+        `STCEG="DK12345674"` for the duplicate VAT number a create is refused on.
+        """
+        unknown = set(fields) - {"LIFNR", *LFA1_FIELDS, "LFB1", "LFBK"}
+        if unknown:
+            raise ValueError(f"not vendor fields: {sorted(unknown)}")
+        with self.lock:
+            if fields.get("LIFNR"):
+                number = str(fields["LIFNR"]).zfill(10)
+            else:
+                number = f"{self._next_seeded:010d}"
+                self._next_seeded += 1
+            if number in self.vendors:
+                raise ValueError("a vendor with this number exists already")
+            general = {name: str(fields.get(name, "")) for name in LFA1_FIELDS}
+            general["LAND1"] = general["LAND1"] or "DK"
+            general["KTOKK"] = general["KTOKK"] or "LEVD"
+            default_lfb1 = [{"BUKRS": "1000", "AKONT": "29100000", "ZTERM": "NT30", "ZWELS": "N"}]
+            vendor = {
+                "LIFNR": number,
+                **general,
+                "LFB1": _rows(fields.get("LFB1", default_lfb1), LFB1_FIELDS),
+                "LFBK": _rows(fields.get("LFBK", []), LFBK_FIELDS),
+            }
+            self.vendors[number] = vendor
+            return copy.deepcopy(vendor)
+
+    def created(self) -> list[dict[str, Any]]:
+        """The vendors created through the service (not seeded), in creation order, each with its RequestKey."""
+        with self.lock:
+            keys = {number: key for key, number in self.by_request_key.items()}
+            return [{**copy.deepcopy(self.vendors[number]), "RequestKey": keys[number]} for number in self._created]
+
+    def count(self, method: str, suffix: str) -> int:
+        """How many service requests with this method had a path ending so (e.g. "POST", "/Vendors")."""
+        with self.lock:
+            return sum(1 for m, path in self.requests if m == method and path.endswith(suffix))
+
+    # --- behaviour ----------------------------------------------------------------------------------------------
+
+    def expire_csrf(self) -> None:
+        """Every SAP session ends, and with it its CSRF token (as after the session timeout)."""
+        with self.lock:
+            self.sessions.clear()
+
+    def refuse_next(self, message: str, code: str = "ZKV/001") -> None:
+        """The next create (with a request key not seen before) is refused with this SAP message."""
+        with self.lock:
+            self.refusals.append((code, message))
+
+    def inject(self, kind: str, count: int = 1, value: float = 0, message: str = "", endpoint: str = "read") -> None:
+        """The next `count` reads (any GET) or creates fail this way: "429", "timeout" or an HTTP status."""
+        if endpoint not in ("read", "create"):
+            raise ValueError(f"unknown endpoint {endpoint!r}: 'read' or 'create'")
+        if kind not in ("429", "timeout") and not kind.isdigit():
+            raise ValueError(f"unknown fault {kind!r}: '429', 'timeout' or an HTTP status")
+        with self.lock:
+            self.faults += [(endpoint, kind, value, message)] * count
+
+    def take_fault(self, endpoint: str) -> tuple[str, float, str] | None:
+        """Removes and returns the next fault for this endpoint (kind, value, message), if any."""
+        with self.lock:
+            for index, fault in enumerate(self.faults):
+                if fault[0] == endpoint:
+                    del self.faults[index]
+                    return fault[1:]
+        return None
+
+    def search(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        """The vendors matching a query's filters, in vendor-number order."""
+        with self.lock:
+            found = [
+                vendor
+                for number, vendor in sorted(self.vendors.items())
+                if ("stcd1" not in params or vendor["STCD1"] == params["stcd1"])
+                and ("p_number" not in params or vendor["ZZPNR"] == params["p_number"])
+                and ("name" not in params or _pattern(params["name"]).fullmatch(search_term(vendor["NAME1"])))
+            ]
+            return copy.deepcopy(found)
+
+    def create(self, request: Any) -> tuple[int, dict[str, Any]]:
+        """Creates the vendor of a POST body, or finds the one created for its RequestKey: (status, vendor)."""
+        if not isinstance(request, dict):
+            raise RefusalError("/IWBEP/CM_MGW_RT/004", "Anmodningens indhold kunne ikke læses")
+        unknown = set(request) - {"RequestKey", "LFA1", "LFB1", "LFBK"}
+        if unknown:
+            raise RefusalError("/IWBEP/CM_MGW_RT/020", f"Egenskaben '{sorted(unknown)[0]}' er ugyldig")
+        key = request.get("RequestKey")
+        if not isinstance(key, str) or not key.strip():
+            raise RefusalError("00/055", "Udfyld alle obligatoriske felter (RequestKey)", "RequestKey")
+        with self.lock:
+            if key in self.by_request_key:  # idempotent: the vendor created for this request the first time
+                return 200, copy.deepcopy(self.vendors[self.by_request_key[key]])
+            if self.refusals:
+                code, message = self.refusals.pop(0)
+                raise RefusalError(code, message)
+            general = _record(request.get("LFA1"), LFA1_FIELDS, "LFA1")
+            company_codes = [_record(row, LFB1_FIELDS, "LFB1") for row in _list(request.get("LFB1"), "LFB1")]
+            banks = [_record(row, LFBK_FIELDS, "LFBK") for row in _list(request.get("LFBK"), "LFBK")]
+            self._validate(general, company_codes, banks)
+            number = f"{self._next_created:010d}"
+            self._next_created += 1
+            vendor = {"LIFNR": number, **general, "SPERR": "", "LFB1": company_codes, "LFBK": banks}
+            self.vendors[number] = vendor
+            self.by_request_key[key] = number
+            self._created.append(number)
+            return 201, copy.deepcopy(vendor)
+
+    def _validate(
+        self, general: dict[str, str], company_codes: list[dict[str, str]], banks: list[dict[str, str]]
+    ) -> None:
+        """Raises the refusal SAP would give for the first thing wrong with a new vendor."""
+        name = general["NAME1"].strip()
+        if not name or len(general["NAME1"]) > 35:
+            raise RefusalError("F2/014", "Navn 1 skal udfyldes og må højst have 35 tegn", "NAME1")
+        if not general["LAND1"]:
+            raise RefusalError("00/055", "Udfyld alle obligatoriske felter (LAND1)", "LAND1")
+        if general["KTOKK"] not in self.account_groups:
+            raise RefusalError("F2/027", f"Kontogruppe {general['KTOKK']} er ikke defineret", "KTOKK")
+        if general["LAND1"] == "DK" and not re.fullmatch(r"[0-9]{4}", general["PSTLZ"]):
+            raise RefusalError(
+                "AD/204", f"Postnummer {general['PSTLZ']} er ugyldigt for land DK (skal have 4 cifre)", "PSTLZ"
+            )
+        vat = general["STCEG"].replace(" ", "").upper()
+        if vat:
+            for number, vendor in sorted(self.vendors.items()):
+                if vendor["STCEG"].replace(" ", "").upper() == vat:
+                    raise RefusalError(
+                        "F2/173", f"Momsnummer {general['STCEG']} findes allerede på kreditor {number}", "STCEG"
+                    )
+        for row in company_codes:
+            for field in ("BUKRS", "AKONT"):
+                if not row[field].strip():
+                    raise RefusalError("00/055", f"Udfyld alle obligatoriske felter (LFB1-{field})", f"LFB1/{field}")
+        for row in banks:
+            if not row["BANKS"].strip():
+                raise RefusalError("00/055", "Udfyld alle obligatoriske felter (LFBK-BANKS)", "LFBK/BANKS")
+            if row["IBAN"] and not iban_valid(row["IBAN"]):
+                raise RefusalError("AR/191", f"IBAN {row['IBAN']} er ugyldig", "LFBK/IBAN")
+
+
+def _pattern(term: str) -> re.Pattern[str]:
+    """A search term as SAP's search help takes it: `*` stands for any run of characters, all else is literal."""
+    return re.compile(".*".join(re.escape(part) for part in term.split("*")))
+
+
+def _list(value: Any, entity: str) -> list[Any]:
+    """A body's list of rows (absent = none), or the Gateway's refusal of anything else."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RefusalError("/IWBEP/CM_MGW_RT/004", f"{entity} skal være en liste")
+    return value
+
+
+def _record(value: Any, fields: tuple[str, ...], entity: str) -> dict[str, str]:
+    """One row of a body with every field as text (absent = empty), or the Gateway's refusal of a bad one."""
+    if not isinstance(value, dict):
+        raise RefusalError("/IWBEP/CM_MGW_RT/004", f"{entity} mangler eller kunne ikke læses")
+    unknown = set(value) - set(fields)
+    if unknown:
+        raise RefusalError("/IWBEP/CM_MGW_RT/020", f"Egenskaben '{entity}/{sorted(unknown)[0]}' er ugyldig")
+    if any(not isinstance(item, str | int | float) and item is not None for item in value.values()):
+        raise RefusalError("/IWBEP/CM_MGW_RT/004", f"{entity} indeholder en værdi, der ikke er tekst")
+    return {field: "" if value.get(field) is None else str(value[field]) for field in fields}
+
+
+def _rows(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> list[dict[str, str]]:
+    """Seeded rows with every field as text."""
+    return [{field: str(row.get(field, "")) for field in fields} for row in rows]
+
+
+def _error_body(code: str, message: str, target: str = "") -> dict[str, Any]:
+    """SAP Gateway's error body for one message."""
+    now = datetime.now(UTC)
+    return {
+        "error": {
+            "code": code,
+            "message": {"lang": "da", "value": message},
+            "innererror": {
+                "application": {
+                    "component_id": "",
+                    "service_namespace": "/SAP/",
+                    "service_id": "ZKVANTUM_VENDOR_SRV",
+                    "service_version": "0001",
+                },
+                "transactionid": _letters(32).upper(),
+                "timestamp": now.strftime("%Y%m%d%H%M%S.") + f"{now.microsecond:06d}0",
+                "Error_Resolution": {
+                    "SAP_Transaction": "For backend administrators: use ADT feed reader /n/IWFND/ERROR_LOG",
+                    "SAP_Note": "See SAP Note 1797736 for error analysis",
+                },
+                "errordetails": [
+                    {"code": code, "message": message, "propertyref": "", "severity": "error", "target": target}
+                ],
+            },
+        }
+    }
+
+
+class _Handler(JsonHandler):
+    """Answers the vendor service, its CSRF handshake and the control endpoints."""
+
+    server: "KvantumServer"
+    protocol_version = "HTTP/1.1"
+    #: The state this request works on, taken when it arrives: a late answer (a "timeout" fault) still belongs
+    #: to the state it was made in after a test has swapped `server.state` for a fresh one.
+    state: KvantumState
+
+    # --- plumbing -------------------------------------------------------------------------------------------
+
+    def _body(self) -> bytes:
+        """The request body (empty without Content-Length)."""
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _answer(self, method: str, path: str, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        """Answers a service request and notes its status in the state."""
+        state = self.state
+        with state.lock:
+            state.answers.append((method, path, status))
+        self.reply(status, body, headers)
+
+    def _refuse(self, method: str, path: str, refusal: RefusalError, headers: dict[str, str] | None = None) -> None:
+        """Answers a refusal with SAP Gateway's error body."""
+        self._answer(method, path, refusal.status, _error_body(refusal.code, refusal.message, refusal.target), headers)
+
+    def _authenticated(self) -> bool:
+        """Whether the basic credentials are the integration user's."""
+        state = self.state
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return secrets.compare_digest(f"{user}:{password}", f"{state.username}:{state.password}")
+
+    def _session(self) -> str | None:
+        """The SAP session cookie the request carries, if any."""
+        try:
+            cookie = SimpleCookie(self.headers.get("Cookie", ""))
+        except CookieError:
+            return None
+        morsel = cookie.get(SESSION_COOKIE)
+        return morsel.value if morsel else None
+
+    def _csrf_valid(self) -> bool:
+        """Whether the request carries a live session cookie and that session's CSRF token."""
+        state = self.state
+        session, token = self._session(), self.headers.get("X-CSRF-Token", "")
+        with state.lock:
+            expected = state.sessions.get(session or "")
+        return expected is not None and bool(token) and secrets.compare_digest(token, expected)
+
+    def _csrf_fetch(self) -> dict[str, str]:
+        """The headers that hand out the session's CSRF token (and a new session when there is none)."""
+        state = self.state
+        session = self._session()
+        headers: dict[str, str] = {}
+        with state.lock:
+            if session not in state.sessions:
+                session = _letters(40)
+                state.sessions[session] = _letters(24)
+                headers["Set-Cookie"] = f"{SESSION_COOKIE}={session}; path=/; HttpOnly"
+            headers["X-CSRF-Token"] = state.sessions[session]
+        return headers
+
+    # --- routes ---------------------------------------------------------------------------------------------
+
+    def _route(self, method: str) -> None:
+        """Control endpoints, then the service: slowness, faults, the answer (late for a "timeout" fault)."""
+        state = self.state = self.server.state
+        url = urlparse(self.path)
+        body = self._body()
+        if url.path.startswith("/_control/"):
+            self._control(method, url.path, body)
+            return
+        if url.path != SERVICE_PATH and not url.path.startswith(f"{SERVICE_PATH}/"):
+            self.reply(404, _error_body("/IWFND/MED/170", "Ingen service fundet for stien"))
+            return
+        path = url.path[len(SERVICE_PATH) :] or "/"
+        with state.lock:
+            state.requests.append((method, path))
+        if state.slow_seconds:
+            time.sleep(state.slow_seconds)
+        endpoint = "create" if method == "POST" else "read"
+        fault = state.take_fault(endpoint)
+        late = 0.0
+        if fault is not None:
+            kind, value, message = fault
+            if kind == "timeout":
+                late = value  # processed as normal below, answered too late
+            elif kind == "429":
+                refusal = RefusalError("/IWFND/CM_BEC/429", message or "For mange anmodninger", status=429)
+                self._refuse(method, path, refusal, {"Retry-After": str(int(value))})
+                return
+            else:
+                refusal = RefusalError(
+                    "/IWFND/CM_BEC/026", message or "Tjenesten er ikke tilgængelig", status=int(kind)
+                )
+                self._refuse(method, path, refusal)
+                return
+        status, answer, headers = self._respond(method, path, url.query, body)
+        if late:
+            time.sleep(late)
+        self._answer(method, path, status, answer, headers)
+
+    def _respond(self, method: str, path: str, query: str, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        """The answer to one service request: (status, body, headers)."""
+        if not self._authenticated():
+            challenge = {"WWW-Authenticate": f'Basic realm="{REALM}"'}
+            return 401, _error_body("/IWFND/CM_CONSUMER/401", "Anmeldelse mislykkedes"), challenge
+        headers = self._csrf_fetch() if self.headers.get("X-CSRF-Token", "").lower() == "fetch" else {}
+        if method == "GET" and path == "/":
+            return 200, {"d": {"EntitySets": ["Vendors"]}}, headers
+        if method == "GET" and path == "/Vendors":
+            return 200, self._search(query), headers
+        if method == "POST" and path == "/Vendors":
+            if not self._csrf_valid():
+                refused = {"code": "CSRF", "message": {"lang": "da", "value": "CSRF token validation failed"}}
+                return 403, {"error": refused}, {"X-CSRF-Token": "Required"}
+            return self._create(body)
+        return 405 if path == "/Vendors" else 404, _error_body("/IWBEP/CM_MGW_RT/021", "Ressourcen findes ikke"), {}
+
+    def _search(self, query: str) -> dict[str, Any]:
+        """One page of `GET /Vendors`, with `__next` while more follow."""
+        state = self.state
+        params = {key: values[-1] for key, values in parse_qs(query, keep_blank_values=True).items()}
+        top = int(params["$top"]) if params.get("$top", "").isdigit() else state.page_size
+        skip = int(params["$skiptoken"]) if params.get("$skiptoken", "").isdigit() else 0
+        found = state.search({k: v for k, v in params.items() if k in ("stcd1", "p_number", "name")})
+        page: dict[str, Any] = {"results": [self._entity(vendor) for vendor in found[skip : skip + top]]}
+        if skip + top < len(found):
+            following = {k: v for k, v in params.items() if k != "$skiptoken"} | {"$skiptoken": str(skip + top)}
+            page["__next"] = f"{self.server.url}{SERVICE_PATH}/Vendors?{urlencode(following)}"
+        return {"d": page}
+
+    def _create(self, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        """`POST /Vendors`: 201 created, 200 for a request key seen before, or 400 with the refusal."""
+        state = self.state
+        try:
+            request = json.loads(body)
+        except ValueError:
+            return 400, _error_body("/IWBEP/CM_MGW_RT/004", "Anmodningens indhold er ikke gyldig JSON"), {}
+        try:
+            status, vendor = state.create(request)
+        except RefusalError as refusal:
+            return refusal.status, _error_body(refusal.code, refusal.message, refusal.target), {}
+        entity = self._entity(vendor)
+        return status, {"d": entity}, {"Location": entity["__metadata"]["uri"]}
+
+    def _entity(self, vendor: dict[str, Any]) -> dict[str, Any]:
+        """A vendor as the service shows it, with OData's `__metadata`."""
+        uri = f"{self.server.url}{SERVICE_PATH}/Vendors('{vendor['LIFNR']}')"
+        return {"__metadata": {"id": uri, "uri": uri, "type": "ZKVANTUM_VENDOR_SRV.Vendor"}, **vendor}
+
+    def _control(self, method: str, path: str, body: bytes) -> None:
+        """The `/_control/...` endpoints for devhost users (never logged, no fault applies)."""
+        state = self.state
+        arguments = json.loads(body or b"{}")
+        if method == "GET" and path == "/_control/vendors":
+            with state.lock:
+                vendors = [copy.deepcopy(v) for _, v in sorted(state.vendors.items())]
+            self.reply(200, vendors)
+            return
+        if method != "POST":
+            self.reply(405, _error_body("/IWBEP/CM_MGW_RT/021", "Metoden understøttes ikke"))
+            return
+        if path == "/_control/reset":
+            state.reset()
+        elif path == "/_control/vendors":
+            try:
+                self.reply(201, state.add_vendor(**arguments))
+            except ValueError as error:
+                self.reply(400, _error_body("/IWBEP/CM_MGW_RT/020", str(error)))
+            return
+        elif path == "/_control/expire_csrf":
+            state.expire_csrf()
+        elif path == "/_control/slow":
+            state.slow_seconds = float(arguments.get("seconds", 0))
+        elif path == "/_control/fault":
+            state.inject(
+                str(arguments["kind"]),
+                int(arguments.get("count", 1)),
+                float(arguments.get("value", 0)),
+                str(arguments.get("message", "")),
+                str(arguments.get("endpoint", "read")),
+            )
+        elif path == "/_control/refuse_next":
+            state.refuse_next(str(arguments["message"]), str(arguments.get("code", "ZKV/001")))
+        else:
+            self.reply(404, _error_body("/IWBEP/CM_MGW_RT/021", "Ukendt kontrol"))
+            return
+        self.reply(200, {})
+
+
+class KvantumServer(LoopbackServer):
+    """The simulator on a loopback port, over plain HTTP (Kvantum sits on the municipality's own network)."""
+
+    def __init__(self, port: int = 0, state: KvantumState | None = None) -> None:
+        super().__init__(port, _Handler)
+        self.state = state or KvantumState()
+
+    @property
+    def service_url(self) -> str:
+        """The vendor service's root on this server."""
+        return f"{self.url}{SERVICE_PATH}"
+
+    def settings(self) -> dict[str, str]:
+        """App settings that point the app's Kvantum client here."""
+        return {
+            "KVANTUM_BASE_URL": self.url,
+            "KVANTUM_USERNAME": self.state.username,
+            "KVANTUM_PASSWORD": self.state.password,
+        }
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet about a client that went away (one that timed out closes its end before the late answer)."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)

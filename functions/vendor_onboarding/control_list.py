@@ -1,0 +1,49 @@
+"""The daily control list: the vendors created on a Danish calendar day, as CSV for a second person.
+
+Segregation of duties for payee master data [rule]: the robot creates, a person reviews what it created.
+The list is written to the reports container under the day's date; writing it again gives the same file.
+"""
+
+import csv
+import io
+from datetime import date, datetime
+
+from shared import storage
+
+REPORTS_CONTAINER = storage.required_container("reports")
+COLUMNS = ("dato", "anmodning", "kreditornummer", "navn", "cvr", "oprettet", "bestiller", "koersel")
+
+
+def blob_name(day: date) -> str:
+    """Where a day's list goes."""
+    return f"vendor_onboarding/kontrolliste-{day.isoformat()}.csv"
+
+
+def render(day: date, rows: list[dict], zone: object) -> bytes:
+    """The list as a semicolon CSV with a BOM (Excel opens it as UTF-8), times in Danish local time."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for row in sorted(rows, key=lambda r: r["RowKey"]):
+        created: datetime = row["CreatedAt"]
+        writer.writerow(
+            [
+                day.strftime("%d.%m.%Y"),
+                row["RowKey"],
+                row["VendorNumber"],
+                row["Name"],
+                row["Cvr"],
+                created.astimezone(zone).strftime("%d.%m.%Y %H:%M"),  # type: ignore[arg-type]
+                row.get("Requester", ""),
+                row["RunId"],
+            ]
+        )
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def write(day: date, table: str, zone: object) -> tuple[str, int]:
+    """Writes a day's list; returns the blob name and how many vendors it holds."""
+    rows = list(storage.table(table).query_entities("PartitionKey eq @pk", parameters={"pk": day.isoformat()}))
+    name = blob_name(day)
+    storage.container(REPORTS_CONTAINER).upload_blob(name, render(day, rows, zone), overwrite=True)
+    return name, len(rows)

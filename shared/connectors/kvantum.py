@@ -1,0 +1,411 @@
+"""Kvantum (KS's SAP-based ERP): the vendor master service, an SAP Gateway-style JSON API.
+
+The protocol, as `devhost.simulators.kvantum` serves it:
+
+- Service root `/sap/opu/kvantum/vendor/v1` under `KVANTUM_BASE_URL` (the client adds it unless the URL already
+  ends with it). HTTP basic authentication on every request.
+- `GET /Vendors?stcd1=<cvr>[&p_number=<p>]` and `GET /Vendors?name=<search term>` answer
+  `{"d": {"results": [vendor, ...], "__next": "<link>"}}`. A vendor carries LFA1's fields (`LIFNR`, `NAME1`,
+  `NAME2`, `STRAS`, `PSTLZ`, `ORT01`, `LAND1`, `STCD1` = CVR, `STCEG` = VAT number, `KTOKK` account group,
+  `SPERR` "X" = blocked, the customer field `ZZPNR` = P number) with its company codes `LFB1` and banks
+  `LFBK`. `name` is matched against SAP's search term MCOD1: NAME1 upper-cased, spaces collapsed, at most 25
+  characters; the client normalises the name the same way, and `*` is SAP's wildcard (a prefix search sends
+  `TERM*`). The service sends at most `$top` (50) per page and a `__next` link while there are more; the
+  client follows it (its path and query only, on the configured host, so credentials never go elsewhere).
+- `POST /Vendors` with `{"RequestKey", "LFA1", "LFB1", "LFBK"}` answers `201 {"d": vendor}`. It is
+  **idempotent by RequestKey** (the ServiceNow request number): a second POST with a key Kvantum has seen
+  answers `200` with the vendor created the first time and creates nothing. So when a create times out (the
+  answer lost, the vendor perhaps created), the caller's retry with the same request key is safe: it gets the
+  same vendor number, never a second vendor.
+- SAP's CSRF protection: a POST must carry the token from a `GET` with `X-CSRF-Token: Fetch` (answered in the
+  `X-CSRF-Token` header, with an `SAP_SESSIONID_...` cookie the requests session keeps). The token is
+  fetched on the first create and cached; a `403` with `X-CSRF-Token: Required` (the session expired) fetches
+  a fresh one and repeats the POST once, which is safe because SAP refuses before processing anything.
+- Errors are SAP Gateway's: `{"error": {"code": "<message class>/<number>", "message": {"lang": "da",
+  "value": "..."}, "innererror": {...}}}`. A `400` to a create with an application message (`F2/173`
+  "Momsnummer ... findes allerede på kreditor ...", `AD/204`, ...) is Kvantum refusing the record:
+  `KvantumRefusalError`, for a person to act on. Everything else (outage, 5xx, timeout, 401, the Gateway
+  framework's own `/IWBEP/...` errors, CSRF still refused) is technical: `KvantumError`.
+
+Retries follow `shared.connectors.http`: reads are retried on 429, 5xx and timeouts; a create only on 429 or
+when it never connected. A 401 is reported at once rather than repeated: the password cannot have changed in
+between, and every failed logon counts towards SAP locking the integration user.
+Exception texts are redacted; note that a vendor number (10 digits) is CPR-shaped and is redacted with them.
+"""
+
+import base64
+import re
+import time
+from collections.abc import Callable
+from functools import cache
+from threading import Lock
+from typing import Any
+from urllib.parse import parse_qsl, urljoin, urlsplit
+
+import requests
+from pydantic import ConfigDict, Field, ValidationError
+
+from shared.connectors.http import RetryPolicy, send
+from shared.logs import get_logger
+from shared.models import BoundaryModel
+from shared.personal_data import redact
+from shared.settings import get_settings
+
+SERVICE_PATH = "/sap/opu/kvantum/vendor/v1"
+#: Length of SAP's search term MCOD1 (LFA1-MCOD1 is CHAR 25).
+SEARCH_TERM_LENGTH = 25
+# Kvantum's rate limiter answers 429 before processing; a 503 may come from the web dispatcher after it.
+_REFUSED = frozenset({429})
+_log = get_logger("ks.connectors.kvantum")
+
+
+class KvantumError(Exception):
+    """Kvantum failed technically (outage, 5xx, timeout, authentication, CSRF) or retries ran out."""
+
+    def __init__(self, status: int | None, message: str) -> None:
+        super().__init__(redact(f"Kvantum {status}: {message}"))
+        self.status = status
+
+
+class KvantumRefusalError(Exception):
+    """Kvantum refused the vendor record with an SAP message: a person must act on it, a retry will not help."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(redact(f"Kvantum afviste kreditoren ({code}): {message}"))
+        self.code = code
+        self.message = redact(message)
+
+
+class _CsrfRequiredError(Exception):
+    """Kvantum refused a POST's CSRF token (403, `X-CSRF-Token: Required`): fetch a new one and repeat."""
+
+
+# --- models ---------------------------------------------------------------------------------------------------
+
+
+class Vendor(BoundaryModel):
+    """A vendor as Kvantum has it (the LFA1 fields the automations decide on)."""
+
+    vendor_number: str = Field(min_length=1)
+    name: str
+    cvr: str | None = None
+    p_number: str | None = None
+    vat_number: str | None = None
+    account_group: str
+    blocked: bool
+    postal_code: str
+    city: str
+    country: str
+
+    @classmethod
+    def from_sap(cls, record: dict[str, Any]) -> "Vendor":
+        """A vendor from the service's JSON (SAP's field names; empty strings mean "not set")."""
+        text = {key: str(value or "") for key, value in record.items() if not isinstance(value, list | dict)}
+        return cls(
+            vendor_number=text.get("LIFNR", ""),
+            name=text.get("NAME1", ""),
+            cvr=text.get("STCD1") or None,
+            p_number=text.get("ZZPNR") or None,
+            vat_number=text.get("STCEG") or None,
+            account_group=text.get("KTOKK", ""),
+            blocked=text.get("SPERR", "").strip().upper() == "X",
+            postal_code=text.get("PSTLZ", ""),
+            city=text.get("ORT01", ""),
+            country=text.get("LAND1", ""),
+        )
+
+
+class _SapModel(BoundaryModel):
+    """A part of a new vendor: Python names in code, SAP's field names (the aliases) on the wire."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    def to_sap(self) -> dict[str, str]:
+        """SAP's fields; SAP has no nulls, so an unset field is an empty string."""
+        return {key: "" if value is None else value for key, value in self.model_dump(by_alias=True).items()}
+
+
+class VendorGeneral(_SapModel):
+    """General data (LFA1). Kvantum validates the values; the model only fixes the shape."""
+
+    name: str = Field(alias="NAME1")
+    name2: str | None = Field(default=None, alias="NAME2")
+    street: str | None = Field(default=None, alias="STRAS")
+    postal_code: str | None = Field(default=None, alias="PSTLZ")
+    city: str | None = Field(default=None, alias="ORT01")
+    country: str = Field(default="DK", alias="LAND1")
+    cvr: str | None = Field(default=None, alias="STCD1")
+    vat_number: str | None = Field(default=None, alias="STCEG")
+    account_group: str = Field(alias="KTOKK")
+    p_number: str | None = Field(default=None, alias="ZZPNR")
+    email: str | None = Field(default=None, alias="SMTP_ADDR")
+
+
+class VendorCompanyCode(_SapModel):
+    """Company code data (LFB1)."""
+
+    company_code: str = Field(alias="BUKRS")
+    reconciliation_account: str = Field(alias="AKONT")
+    payment_terms: str | None = Field(default=None, alias="ZTERM")
+    payment_methods: str | None = Field(default=None, alias="ZWELS")
+
+
+class VendorBank(_SapModel):
+    """Bank details (LFBK); a foreign payee's IBAN and SWIFT/BIC."""
+
+    bank_country: str = Field(alias="BANKS")
+    bank_key: str | None = Field(default=None, alias="BANKL")
+    account_number: str | None = Field(default=None, alias="BANKN")
+    iban: str | None = Field(default=None, alias="IBAN")
+    swift: str | None = Field(default=None, alias="SWIFT")
+
+
+class NewVendor(BoundaryModel):
+    """A vendor to create, keyed by the request that asked for it (the idempotency key at Kvantum)."""
+
+    request_key: str = Field(min_length=1)
+    general: VendorGeneral
+    company_codes: list[VendorCompanyCode] = Field(default_factory=list)
+    banks: list[VendorBank] = Field(default_factory=list)
+
+    def to_sap(self) -> dict[str, Any]:
+        """The body of `POST /Vendors`."""
+        return {
+            "RequestKey": self.request_key,
+            "LFA1": self.general.to_sap(),
+            "LFB1": [company_code.to_sap() for company_code in self.company_codes],
+            "LFBK": [bank.to_sap() for bank in self.banks],
+        }
+
+
+def search_term(name: str) -> str:
+    """SAP's search term (MCOD1) for a name: upper case, runs of whitespace as one space, at most 25 characters."""
+    return " ".join(name.split()).upper()[:SEARCH_TERM_LENGTH]
+
+
+# --- the client -----------------------------------------------------------------------------------------------
+
+
+class KvantumClient:
+    """The vendor master service of one Kvantum system, safe to share between threads."""
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 4,
+        backoff_seconds: float = 0.5,
+        max_wait_seconds: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/").removesuffix(SERVICE_PATH) + SERVICE_PATH
+        self.timeout = timeout
+        # user:password in UTF-8, base64: the same header on every request (SAP keeps no state the client needs).
+        self._basic = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        self._policy = RetryPolicy(
+            "Kvantum", max_retries, backoff_seconds, max_wait_seconds, sleep=sleep, refused=_REFUSED
+        )
+        self._session = requests.Session()  # keeps the SAP session cookie the CSRF token belongs to
+        self._csrf_token: str | None = None
+        self._csrf_lock = Lock()
+
+    # --- reads ----------------------------------------------------------------------------------------------
+
+    def find_by_cvr(self, cvr: str, p_number: str | None = None) -> list[Vendor]:
+        """Every vendor (blocked ones too) with this CVR number, and this P number when one is given."""
+        if not cvr.strip():  # an empty STCD1 would match every vendor without a CVR number (foreign ones)
+            raise ValueError("A CVR number to search for is required.")
+        params = {"stcd1": cvr.strip()}
+        if p_number:
+            params["p_number"] = p_number.strip()
+        return self._vendors(params)
+
+    def find_by_name(self, name: str, *, prefix: bool = False) -> list[Vendor]:
+        """Every vendor whose search term (MCOD1) equals the name's, or starts with it when `prefix` is set.
+
+        The name is normalised as SAP makes MCOD1 (case, spacing, 25 characters). A prefix search finds a
+        company under another form suffix too: "Blomsterhuset" finds "Blomsterhuset ApS" and "... A/S".
+        """
+        # A name's own `*` would be SAP's wildcard: it goes, and a prefix search adds one at the end.
+        term = search_term(name.replace("*", " "))
+        if not term:
+            raise ValueError("A name to search for is required.")
+        return self._vendors({"name": f"{term}*" if prefix else term})
+
+    def _vendors(self, params: dict[str, str]) -> list[Vendor]:
+        """The vendors of a query, every page collected by following `__next`."""
+        records: list[dict[str, Any]] = []
+        path, query = "/Vendors", list(params.items())
+        seen: set[str] = set()
+        while True:
+            body = _json(self._send("GET", path, params=query))
+            page = body.get("d")
+            if not isinstance(page, dict) or not isinstance(page.get("results"), list):
+                raise KvantumError(200, f"GET {path}: the answer has no d.results")
+            records += page["results"]
+            next_link = page.get("__next")
+            if not next_link:
+                break
+            if next_link in seen:  # a service that keeps sending the same page would never end
+                raise KvantumError(200, f"GET {path}: __next does not advance")
+            seen.add(next_link)
+            path, query = self._relative(str(next_link))
+        return [_vendor(record) for record in records]
+
+    def _relative(self, link: str) -> tuple[str, list[tuple[str, str]]]:
+        """A `__next` link as a path under the service root and its query, to be sent to the configured host."""
+        parts = urlsplit(urljoin(f"{self.base_url}/Vendors", link))
+        root = urlsplit(self.base_url).path
+        if not parts.path.startswith(f"{root}/"):
+            raise KvantumError(200, "__next points outside the vendor service")
+        return parts.path.removeprefix(root), parse_qsl(parts.query, keep_blank_values=True)
+
+    # --- create ---------------------------------------------------------------------------------------------
+
+    def create(self, vendor: NewVendor) -> Vendor:
+        """Creates the vendor, or returns the one Kvantum already created for this request key.
+
+        Raises `KvantumRefusalError` when Kvantum refuses the record and `KvantumError` on a technical failure.
+        After a `KvantumError` without a status (a timeout: the vendor may have been created) calling again with
+        the same request key is safe: Kvantum answers with the vendor it created, and creates no second one.
+        """
+        response = self._post("/Vendors", vendor.to_sap())
+        try:
+            created = _vendor(_json(response)["d"])
+        except KeyError:
+            raise KvantumError(response.status_code, "POST /Vendors: the answer has no d") from None
+        # No vendor number in the log: it is 10 digits, which the personal-data scan takes for a CPR number.
+        if response.status_code == 201:
+            _log.info("Kvantum created the vendor")
+        else:
+            _log.info("Kvantum already had the vendor of this request key (%d)", response.status_code)
+        return created
+
+    def _post(self, path: str, body: dict[str, Any]) -> requests.Response:
+        """A POST with the session's CSRF token; a token Kvantum no longer accepts is replaced once."""
+        token = self._csrf(None)
+        try:
+            return self._send("POST", path, headers={"X-CSRF-Token": token}, json=body)
+        except _CsrfRequiredError:
+            pass  # the SAP session expired; Kvantum refused before processing, so repeating is safe
+        token = self._csrf(token)
+        try:
+            return self._send("POST", path, headers={"X-CSRF-Token": token}, json=body)
+        except _CsrfRequiredError:
+            raise KvantumError(403, "CSRF token validation failed, also with a fresh token") from None
+
+    def _csrf(self, rejected: str | None) -> str:
+        """The session's CSRF token, fetched when there is none or when Kvantum has rejected the one given."""
+        with self._csrf_lock:
+            # Fetch only while the token is missing or still the rejected one: another thread may have renewed it.
+            if self._csrf_token is None or self._csrf_token == rejected:
+                response = self._send("GET", "/", headers={"X-CSRF-Token": "Fetch"})
+                token = response.headers.get("X-CSRF-Token", "")
+                if not token or token.lower() == "required":
+                    raise KvantumError(response.status_code, "no CSRF token in the answer to the fetch")
+                self._csrf_token = token
+            return self._csrf_token
+
+    # --- transport ------------------------------------------------------------------------------------------
+
+    def _credential(self, rejected: str | None) -> str:
+        """The basic credential; a rejected one is reported, not repeated (SAP locks users after failed logons)."""
+        if rejected is not None:
+            raise KvantumError(401, "the user or password was refused")
+        return self._basic
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One request to the service under the retry policy; the first answer below 400."""
+        answer = _ErrorAnswer(method, path)
+        return send(
+            self._session,
+            method,
+            self.base_url,
+            path,
+            token=self._credential,
+            error=answer.error,
+            message=answer.message,
+            policy=self._policy,
+            timeout=self.timeout,
+            auth_scheme="Basic",
+            **kwargs,
+        )
+
+
+class _ErrorAnswer:
+    """Reads an error answer for `send`, which hands the error factory only a status and a text.
+
+    `message` sees the response and notes what `error` needs to choose the exception: the SAP message code
+    and whether the answer asks for a CSRF token.
+    """
+
+    def __init__(self, method: str, path: str) -> None:
+        self.method, self.path = method, path
+        self.code = ""
+        self.csrf_required = False
+
+    def message(self, response: requests.Response) -> str:
+        """SAP's message text from an error answer (noting its code), else the start of the text."""
+        self.csrf_required = (
+            response.status_code == 403 and response.headers.get("X-CSRF-Token", "").lower() == "required"
+        )
+        try:
+            error = response.json()["error"]
+            self.code = str(error.get("code") or "")
+            message = error.get("message")
+            return str(message.get("value", "") if isinstance(message, dict) else message or "")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return response.text[:500]
+
+    def error(self, status: int | None, text: str) -> Exception:
+        """The exception for a failed request: a CSRF refusal, Kvantum refusing the record, or technical."""
+        if status == 403 and self.csrf_required:
+            return _CsrfRequiredError()
+        # Only an application message refuses a record; the Gateway framework's own codes (/IWBEP/..., /IWCOR/...)
+        # mean the request was malformed, which is this program's fault, not the requester's.
+        if status == 400 and self.method == "POST" and _APPLICATION_CODE.match(self.code):
+            return KvantumRefusalError(self.code, text)
+        detail = f"{self.code}: {text}" if self.code else text
+        return KvantumError(status, f"{self.method} {self.path}: {detail}" if status is not None else text)
+
+
+#: An SAP application message: message class and number, e.g. F2/173 or AD/204 (not /IWBEP/CM_MGW_RT/020).
+_APPLICATION_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_]{0,19}/[0-9]{3}$")
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    """The JSON object of an answer below 400, or a technical error when it is not one."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise KvantumError(response.status_code, "the answer is not JSON") from None
+    if not isinstance(body, dict):
+        raise KvantumError(response.status_code, "the answer is not a JSON object")
+    return body
+
+
+def _vendor(record: Any) -> Vendor:
+    """A vendor from one record of an answer, or a technical error when the record is not one."""
+    if not isinstance(record, dict):
+        raise KvantumError(200, "a vendor in the answer is not an object")
+    try:
+        return Vendor.from_sap(record)
+    except ValidationError:
+        raise KvantumError(200, "a vendor in the answer has no vendor number") from None
+
+
+@cache
+def kvantum_client() -> KvantumClient:
+    """The app's Kvantum client, built on first use from settings."""
+    settings = get_settings()
+    if not (settings.kvantum_base_url and settings.kvantum_username and settings.kvantum_password):
+        raise RuntimeError("Kvantum-indstillingerne mangler (KVANTUM_BASE_URL, KVANTUM_USERNAME, KVANTUM_PASSWORD).")
+    return KvantumClient(
+        settings.kvantum_base_url,
+        settings.kvantum_username,
+        settings.kvantum_password.get_secret_value(),
+        timeout=settings.kvantum_timeout_seconds,
+    )
