@@ -163,7 +163,12 @@ def cmd_demo(args: argparse.Namespace) -> None:
         work_storage.container("sample-inbox").upload_blob("udbetalinger-demo.csv", sample.text.encode("utf-8"))
         # A timer that finds nothing still leaves a run: the empty file stands in for it here.
         work_storage.container("sample-inbox").upload_blob("tom-fil.csv", b"id;cpr;navn;beloeb\n")
+        # New-supplier requests in ServiceNow, with the register and the ERP seeded to reach every branch.
+        from devhost.vendor_data import seed
+
+        seed(started.servicenow.state, started.cvr.state, started.kvantum.state)
         clock = time.monotonic()
+        host.fire("vendor_intake")
         host.run_until_idle(timeout=300)
         host.fire("run_closer")
         host.run_until_idle(timeout=60)  # the closed runs' receipts
@@ -171,6 +176,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
         print(f"\nAll queues drained in {time.monotonic() - clock:.1f} s.")
         tasks = started.servicenow.state.tables["sc_task"].values()
         print(f"{len(tasks)} ServiceNow tasks created for people: {', '.join(t['number'] for t in tasks)}")
+        created = started.kvantum.state.created()
+        print(f"{len(created)} vendors created in Kvantum: {', '.join(v['NAME1'] for v in created)}")
         for mail in started.graph.state.outbox:
             lines = mail["body"].count("\n- ")
             print(f"Mail to {', '.join(mail['to'])}: {mail['subject']!r}, {lines} lines")

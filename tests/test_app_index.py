@@ -19,6 +19,11 @@ DEPLOYED = {
     "mailer": "queueTrigger",
     "sweeper": "timerTrigger",
     "inbox_pickup": "queueTrigger",
+    "vendor_intake": "timerTrigger",
+    "vendor_validate": "queueTrigger",
+    "vendor_create": "queueTrigger",
+    "vendor_close": "queueTrigger",
+    "vendor_control_list": "timerTrigger",
 }
 SAMPLE = {
     **DEPLOYED,

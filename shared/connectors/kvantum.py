@@ -67,10 +67,20 @@ class KvantumError(Exception):
         self.status = status
 
 
+#: A vendor number in its ten-digit internal form (SAP pads with zeros; no CPR number starts with day 00).
+_PADDED_VENDOR_NUMBER = re.compile(r"(?<![0-9])000+([1-9][0-9]{0,6})(?![0-9])")
+
+
+def unpad_vendor_numbers(text: str) -> str:
+    """Vendor numbers in a message as SAP shows them (no leading zeros), so redaction does not mask them."""
+    return _PADDED_VENDOR_NUMBER.sub(r"\1", text)
+
+
 class KvantumRefusalError(Exception):
     """Kvantum refused the vendor record with an SAP message: a person must act on it, a retry will not help."""
 
     def __init__(self, code: str, message: str) -> None:
+        message = unpad_vendor_numbers(message)
         super().__init__(redact(f"Kvantum afviste kreditoren ({code}): {message}"))
         self.code = code
         self.message = redact(message)
