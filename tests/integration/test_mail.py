@@ -12,7 +12,15 @@ pytestmark = pytest.mark.integration
 SUBJECT = "Kvittering for udbetalinger"
 
 
-def _settle(env, host, name: str, rows: int, seed: int):
+def _drain(env, host) -> None:
+    """Mail asked for by runs that other tests closed goes first, and the outbox starts empty."""
+    host.run_until_idle()
+    env.graph.state.reset()
+
+
+def _settle(env, host, name: str, rows: int, seed: int, *, drain: bool = True):
+    if drain:
+        _drain(env, host)
     sample = sample_file(rows=rows, seed=seed, with_problems=False)
     env.drop(name, sample.text)
     host.run_until_idle()
@@ -48,7 +56,8 @@ def test_two_deliveries_at_once_still_send_one_mail(sample_env):
 
 
 def test_graph_unavailable_is_retried_and_the_mail_goes_once(sample_env, host):
+    _drain(sample_env, host)
     sample_env.graph.state.inject("503", count=1, message="Service unavailable")
-    _settle(sample_env, host, "mail-503.csv", rows=3, seed=53)
+    _settle(sample_env, host, "mail-503.csv", rows=3, seed=53, drain=False)
     assert host.stats.failures.get("mailer") == 1, "the first attempt failed on Graph's 503"
     assert len(sample_env.mails(SUBJECT)) == 1

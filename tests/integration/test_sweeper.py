@@ -109,6 +109,10 @@ def test_an_inbox_blob_whose_event_was_lost_is_picked_up_once(sample_env, host, 
     assert storage.queue(PICKUP_QUEUE).peek_messages() == [], "a blob with a run is not picked up again"
 
 
+def missed(caplog, automation: str) -> list[logging.LogRecord]:
+    return [r for r in events(caplog, "ScheduleMissed") if r.automation == automation]
+
+
 def test_a_scheduled_automation_without_its_run_is_reported(sample_env, monkeypatch, caplog):
     caplog.set_level(logging.INFO, logger="ks.events")
     monkeypatch.setenv("SWEEPER_SCHEDULE", "0 0 6 * * 1-5")  # borrowed: any setting holding a schedule
@@ -117,7 +121,7 @@ def test_a_scheduled_automation_without_its_run_is_reported(sample_env, monkeypa
     try:
         monday_noon = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
         report_missed_schedules(monday_noon)
-        assert [(r.automation, r.due) for r in events(caplog, "ScheduleMissed")] == [
+        assert [(r.automation, r.due) for r in missed(caplog, "sample-scheduled")] == [
             ("sample-scheduled", "2026-11-23T06:00:00+00:00")
         ]
         caplog.clear()
@@ -136,9 +140,9 @@ def test_a_scheduled_automation_without_its_run_is_reported(sample_env, monkeypa
         )
         report_missed_schedules(monday_noon)
         report_missed_schedules(datetime(2026, 11, 23, 6, 5, tzinfo=UTC))  # due 06:00 is within its grace
-        assert events(caplog, "ScheduleMissed") == []
+        assert missed(caplog, "sample-scheduled") == []
         report_missed_schedules(datetime(2026, 11, 24, 6, 30, tzinfo=UTC))  # Tuesday's run is missing
-        assert [r.due for r in events(caplog, "ScheduleMissed")] == ["2026-11-24T06:00:00+00:00"]
+        assert [r.due for r in missed(caplog, "sample-scheduled")] == ["2026-11-24T06:00:00+00:00"]
     finally:
         del Schedule.registry[schedule.automation]
         get_settings.cache_clear()
