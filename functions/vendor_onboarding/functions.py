@@ -10,11 +10,12 @@ import azure.functions as func
 
 from functions.vendor_onboarding import control_list, steps
 from functions.vendor_onboarding.request import REQUEST_FIELDS, VARIABLES, item_data
-from shared import ledger
+from shared import ledger, storage
 from shared.connectors.servicenow import servicenow
 from shared.events import Event, emit
 from shared.logs import get_logger, log_context, redacted_errors
-from shared.pipeline import Chain, NewItem
+from shared.models import BoundaryModel
+from shared.pipeline import WORK_CONTAINER, Chain, NewItem
 from shared.schedules import Schedule
 from shared.settings import WORK_CONNECTION, get_settings
 
@@ -25,6 +26,8 @@ bp = func.Blueprint()
 _log = get_logger("ks.vendor_onboarding")
 #: A request claimed by an intake that died before creating its run is taken by a later intake after this.
 ABANDONED_AFTER = timedelta(minutes=10)
+#: A run still in `intake` this long after its tick was interrupted: the next tick finishes it.
+RESUME_AFTER = timedelta(minutes=2)
 
 
 @bp.function_name("vendor_intake")
@@ -37,6 +40,7 @@ def vendor_intake(timer: func.TimerRequest) -> None:
 
 def take_open_requests(now: datetime) -> str:
     """Reads every open request (all pages, then acts), claims the new ones, opens a run; returns its id."""
+    resume_interrupted_intakes(now)
     settings = get_settings()
     client = servicenow()
     records = client.query(
@@ -53,17 +57,10 @@ def take_open_requests(now: datetime) -> str:
         if ledger.claim_source(AUTOMATION, f"request:{record['number']}", run_id, abandoned_after=ABANDONED_AFTER)
         == run_id
     ]
-    items = [
-        NewItem(
-            data=item_data(record),
-            reference=record["number"],
-            origin=f"{steps.REQUEST_TABLE}:{record['sys_id']}",
-        )
-        for record in taken
-    ]
-    run_id = chain.start_run(
-        trigger="timer", source="servicenow:sc_req_item", run_key=run_key, items=items, started_at=now
-    )
+    # What was read is kept before the run is opened: an intake interrupted after this is finished from it.
+    snapshot = IntakeSnapshot(run_key=run_key, started_at=now, records=[item_data(record) for record in taken])
+    storage.container(WORK_CONTAINER).upload_blob(snapshot_blob(run_id), snapshot.model_dump_json(), overwrite=True)
+    run_id = open_run(snapshot)
     for record in taken:  # best effort: validate sets the state again before it works
         try:
             client.patch(steps.REQUEST_TABLE, record["sys_id"], {"state": steps.WORK_IN_PROGRESS}, ["number"])
@@ -71,6 +68,47 @@ def take_open_requests(now: datetime) -> str:
             _log.warning("could not set %s in progress yet; validate will", record["number"], exc_info=True)
     _log.info("intake took %d of %d open requests", len(taken), len(records))
     return run_id
+
+
+class IntakeSnapshot(BoundaryModel):
+    """The requests an intake claimed, as it read them: the same items every time its run is (re)started."""
+
+    run_key: str
+    started_at: datetime
+    records: list[dict[str, str]]
+
+
+def snapshot_blob(run_id: str) -> str:
+    """Where an intake's snapshot is kept (the work container, with the run's chunk data)."""
+    return f"{AUTOMATION}/{run_id}/intake-snapshot.json"
+
+
+def open_run(snapshot: IntakeSnapshot) -> str:
+    """Starts (or finishes starting) the run of a snapshot: one item per request."""
+    items = [
+        NewItem(data=data, reference=data["number"], origin=f"{steps.REQUEST_TABLE}:{data['sys_id']}")
+        for data in snapshot.records
+    ]
+    return chain.start_run(
+        trigger="timer",
+        source="servicenow:sc_req_item",
+        run_key=snapshot.run_key,
+        items=items,
+        started_at=snapshot.started_at,
+    )
+
+
+def resume_interrupted_intakes(now: datetime) -> None:
+    """Finishes the intake of a run left in `intake` by an earlier tick that died (from its snapshot)."""
+    for run_id in ledger.open_run_ids():
+        if not run_id.startswith(f"{AUTOMATION}.") or now - ledger.run_started_at(run_id) < RESUME_AFTER:
+            continue
+        run = ledger.get_run(run_id)
+        if run is None or run.status is not ledger.RunStatus.INTAKE:
+            continue
+        body = storage.container(WORK_CONTAINER).download_blob(snapshot_blob(run_id)).readall()
+        open_run(IntakeSnapshot.model_validate_json(body))
+        _log.warning("finished the interrupted intake of run %s", run_id)
 
 
 @bp.function_name("vendor_validate")

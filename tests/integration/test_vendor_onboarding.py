@@ -4,7 +4,7 @@ people, receipts and the control list out - each request in exactly its expected
 import csv
 import io
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -172,3 +172,24 @@ def test_cvr_down_for_good_hands_to_a_person_as_technical_failure(vendor_env, ho
     }
     assert run.status is ledger.RunStatus.COMPLETE, "never lost: every item ended and has its case"
     assert run.automation == AUTOMATION
+
+
+def test_an_intake_that_died_before_its_run_opened_is_finished_by_the_next_tick(vendor_env, host, monkeypatch):
+    real_advance = ledger.advance_run
+
+    def die(*args, **kwargs):
+        raise RuntimeError("the instance was recycled")
+
+    monkeypatch.setattr(ledger, "advance_run", die)
+    tick = datetime.now(UTC)
+    with pytest.raises(Exception, match="recycled"):  # redacted on its way out, as every escaping error is
+        take_open_requests(tick)
+    monkeypatch.setattr(ledger, "advance_run", real_advance)
+    (stuck,) = [r for r in ledger.newest_runs(AUTOMATION, 5) if r.status is ledger.RunStatus.INTAKE]
+
+    later = take_open_requests(tick + timedelta(minutes=3))  # the next tick finishes it, and takes nothing new
+    host.run_until_idle(timeout=180)
+    close_run(stuck.run_id)
+    host.run_until_idle(timeout=60)
+    assert_settled(vendor_env, close_run(stuck.run_id), vendor_env.scenarios)
+    assert ledger.get_run(later).expected_items == 0
