@@ -32,6 +32,7 @@ class Event(StrEnum):
     INBOX_PICKUP = "InboxBlobPickedUp"
     MAIL_SENT = "MailSent"
     REPORT_WRITTEN = "ReportWritten"
+    RUN_PURGED = "RunPurged"
 
 
 def emit(event: Event, level: int = 20, **dimensions: str | int) -> None:

@@ -15,7 +15,7 @@ Tables (all provisioned by infra/, created locally by devhost from the manifest)
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -608,3 +608,58 @@ def reconcile(expected_items: int, expected_amount: Decimal, rows: Iterable[dict
         missing_count=len(missing),
         problems=tuple(problems),
     )
+
+
+# --- retention ----------------------------------------------------------------------------------------------
+
+
+def expired_runs(automation: str, cutoff: datetime) -> list[Run]:
+    """An automation's runs that started before `cutoff` (the oldest sort last: inverted keys)."""
+    millis = int(cutoff.timestamp() * 1000)
+    entities = storage.table(RUNS_TABLE).query_entities(
+        "PartitionKey eq @pk and RowKey gt @rk", parameters={"pk": automation, "rk": f"{_MAX_MS - millis:013d}"}
+    )
+    return [_run_from_entity(entity) for entity in entities]
+
+
+def _delete_partition(table: str, partition: str) -> int:
+    """Deletes every row of a partition in batch transactions; returns how many."""
+    client = storage.table(table)
+    keys = [
+        {"PartitionKey": e["PartitionKey"], "RowKey": e["RowKey"]}
+        for e in client.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": partition}, select=["PartitionKey", "RowKey"]
+        )
+    ]
+    for batch in _batched(keys):
+        client.submit_transaction([("delete", entity) for entity in batch])
+    return len(keys)
+
+
+def delete_run(run: Run) -> int:
+    """Deletes a run's items, history and mail rows, then its index entry and its row (last, so a purge that
+    stops half-way is found and finished by the next one); returns how many rows went."""
+    deleted = sum(_delete_partition(ITEMS_TABLE, items_partition(run.run_id, b)) for b in range(run.buckets))
+    deleted += _delete_partition(HISTORY_TABLE, run.run_id)
+    deleted += _delete_partition(MAILS_TABLE, run.run_id)
+    forget_open_run(run.run_id)
+    storage.table(RUNS_TABLE).delete_entity(run.automation, run_row_key(run.run_id))
+    return deleted + 1
+
+
+#: Tables whose PartitionKey is an ISO date (an automation's daily records); purged by date with the runs.
+DATED_TABLES: set[str] = set()
+
+
+def purge_dated_table(table: str, before: date) -> int:
+    """Deletes the rows of every day before `before` in a date-partitioned table; returns how many."""
+    client = storage.table(table)
+    keys = [
+        {"PartitionKey": e["PartitionKey"], "RowKey": e["RowKey"]}
+        for e in client.query_entities(
+            "PartitionKey lt @day", parameters={"day": before.isoformat()}, select=["PartitionKey", "RowKey"]
+        )
+    ]
+    for batch in _batched(keys):
+        client.submit_transaction([("delete", entity) for entity in batch])
+    return len(keys)

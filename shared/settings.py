@@ -86,6 +86,12 @@ class Settings(TelemetrySettings):
     inbox_lookback_hours: int = Field(
         default=72, ge=1, description="How far back the sweeper looks for inbox blobs without a run."
     )
+    ledger_retention_days: int = Field(
+        default=1826, ge=30, description="Days the ledger keeps a run (its items, history, mails): 5 years."
+    )
+    ledger_retention_schedule: str = Field(
+        default="0 15 2 * * *", description="NCRONTAB (UTC) of the ledger retention timer."
+    )
     code_version: str = Field(default="dev", description="Deployed code version (set by deploy).")
     rules_file: str | None = Field(
         default=None, description="Path of the versioned rules file (default config/rules.json)."

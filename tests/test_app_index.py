@@ -19,6 +19,7 @@ DEPLOYED = {
     "mailer": "queueTrigger",
     "sweeper": "timerTrigger",
     "inbox_pickup": "queueTrigger",
+    "ledger_retention": "timerTrigger",
     "vendor_intake": "timerTrigger",
     "vendor_validate": "queueTrigger",
     "vendor_create": "queueTrigger",

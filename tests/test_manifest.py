@@ -16,6 +16,7 @@ def test_deployed_manifest_names_everything_the_code_uses():
     assert [f["name"] for f in manifest["functions"]] == [
         "handoff",
         "inbox_pickup",
+        "ledger_retention",
         "mailer",
         "run_closer",
         "sweeper",

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from functions.vendor_onboarding import rules
 from functions.vendor_onboarding.request import RequestError, SupplierType, VendorRequest, parse_request
-from shared import storage
+from shared import ledger, storage
 from shared.connectors.cvr import Company, CompanyStatus, CvrAmbiguousError, CvrNotFoundError, cvr_client
 from shared.connectors.kvantum import (
     KvantumRefusalError,
@@ -28,6 +28,7 @@ from shared.settings import get_settings
 
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 CREATED_TABLE = storage.required_table("vendorscreated")  # the daily control list's source
+ledger.DATED_TABLES.add(CREATED_TABLE)
 REQUEST_TABLE = "sc_req_item"
 WORK_IN_PROGRESS, CLOSED_COMPLETE = "2", "3"
 
