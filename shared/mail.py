@@ -31,15 +31,21 @@ if TYPE_CHECKING:  # the Graph client (and MSAL) is imported only by the process
 MAIL_QUEUE = "mail"
 #: A recipient's lines beyond this are summarised: a mail stays readable and far below Graph's size limit.
 LINES_PER_MAIL = 200
-#: A claim older than this is taken over (longer than the host hides a crashed invocation's message).
-CLAIM_STALE_AFTER = timedelta(minutes=15)
+#: A claim covers one recipient's one send: Graph's timeout and a few bounded 429 waits, minutes at most. Older
+#: than this its sender is gone, and it is taken over - sooner than the host redelivers a crashed invocation's
+#: message (10 minutes), so that redelivery finds it stale instead of waiting itself into the poison queue.
+CLAIM_STALE_AFTER = timedelta(minutes=5)
 GREETING = "Hej\n\nKoncernservice har behandlet følgende for dig:\n"
 FOOTER = "\nDenne mail er sendt automatisk og kan ikke besvares. Spørgsmål stilles via Serviceportalen."
 _log = get_logger("ks.mail")
 
 
 class MailNotReadyError(RuntimeError):
-    """Another sender holds a recipient's mail and may still finish it: retry later."""
+    """Some of a run's mails cannot go now (another sender holds them, or Graph may have taken them): later."""
+
+    def __init__(self, message: str, retry_after: timedelta) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Notice(BoundaryModel):
@@ -100,11 +106,14 @@ def compose(recipient: str, lines: Sequence[dict[str, Any]]) -> "MailMessage":
 
 
 def send_run_mails(request: MailRequest, claimant: str, send: Callable[["MailMessage"], None] | None = None) -> int:
-    """Sends each recipient of a run the mail not yet sent to them; returns how many it sent."""
+    """Sends each recipient of a run the mail not yet sent to them; returns how many it sent.
+
+    A recipient whose mail Graph refuses outright (4xx) is marked failed with an operator alert and the others
+    still get theirs. When Graph may have taken a mail without saying so (5xx, timeout) the claim stands, and
+    `MailNotReadyError` says when it goes stale: the mailer asks again then, so such a mail goes at least once.
+    """
     from shared.connectors.graph import GraphError, graph_mail
 
-    # The client is built only when there is something to send: a run without receipts needs no Graph settings.
-    send = send or (lambda message: graph_mail().send_mail(message))
     table = storage.table(MAILS_TABLE)
     rows = list(table.query_entities("PartitionKey eq @pk", parameters={"pk": request.run_id}))
     lines: dict[str, list[dict[str, Any]]] = {}
@@ -115,33 +124,55 @@ def send_run_mails(request: MailRequest, claimant: str, send: Callable[["MailMes
             lines.setdefault(rest.split(".", 1)[0], []).append(row)
         elif kind == "sent":
             states[rest] = row
-    sent = 0
+    due = {k: v for k, v in lines.items() if states.get(k, {}).get("Status") not in ("sent", "failed")}
+    if due and send is None:  # built before any claim: a missing setting or token must leave no claim behind
+        send = graph_mail().send_mail
+    sent, waiting = 0, []
     with log_context(automation=request.automation, run_id=request.run_id):
-        for key, recipient_lines in sorted(lines.items()):
-            state = states.get(key)
-            if state is not None and state.get("Status") == "sent":
-                continue
+        for key, recipient_lines in sorted(due.items()):
             if not claimant:
                 raise ValueError("a mail needs its delivery's identity as claimant")
-            claim = _claim(request.run_id, key, state, claimant)
-            if claim is None:
-                raise MailNotReadyError("another sender is sending a mail of this run")
+            claim = _claim(request.run_id, key, states.get(key), claimant)
+            if claim is None:  # a live sender has it; if it dies, its own redelivery finds the claim stale
+                _log.info("another delivery is sending one of the run's mails")
+                continue
+            message = compose(recipient_lines[0]["Recipient"], sorted(recipient_lines, key=lambda r: r["ItemId"]))
             try:
-                send(compose(recipient_lines[0]["Recipient"], sorted(recipient_lines, key=lambda r: r["ItemId"])))
+                send(message)  # type: ignore[misc]
             except GraphError as error:
-                if error.status is not None:  # Graph answered no: nothing went out, the next attempt may send
+                if error.status is None or error.status >= 500:  # it may have gone: claim kept, asked again later
+                    waiting.append(key)
+                    _log.warning("mail may or may not have gone out (%s); asking again once the claim is stale", error)
+                    continue
+                if error.status == 429:  # refused before processing: nothing went out
                     table.delete_entity(
                         request.run_id, f"sent.{key}", etag=claim, match_condition=MatchConditions.IfNotModified
                     )
-                raise
-            table.update_entity(
-                {"PartitionKey": request.run_id, "RowKey": f"sent.{key}", "Status": "sent", "SentAt": _now()},
-                mode=UpdateMode.MERGE,
-            )
+                    waiting.append(key)
+                    continue
+                _mark(request.run_id, key, "failed")
+                emit(
+                    Event.OPERATOR_ALERT,
+                    level=40,
+                    automation=request.automation,
+                    run_id=request.run_id,
+                    reason_code="MAIL_AFVIST",
+                    status=error.status,
+                )
+                continue
+            _mark(request.run_id, key, "sent")
             emit(Event.MAIL_SENT, automation=request.automation, run_id=request.run_id, lines=len(recipient_lines))
             sent += 1
-    _log.info("sent %d mails for the run (%d recipients in all)", sent, len(lines))
+    _log.info("sent %d mails for the run (%d recipients in all, %d waiting)", sent, len(lines), len(waiting))
+    if waiting:
+        raise MailNotReadyError(f"{len(waiting)} mails of the run must wait", retry_after=CLAIM_STALE_AFTER)
     return sent
+
+
+def _mark(run_id: str, key: str, status: str) -> None:
+    storage.table(MAILS_TABLE).update_entity(
+        {"PartitionKey": run_id, "RowKey": f"sent.{key}", "Status": status, "SentAt": _now()}, mode=UpdateMode.MERGE
+    )
 
 
 def _claim(run_id: str, key: str, state: dict[str, Any] | None, claimant: str) -> str | None:
