@@ -16,6 +16,7 @@ from pydantic import Field
 
 from shared import ledger, storage
 from shared.connectors.servicenow import ServiceNowClient, servicenow
+from shared.events import Event, emit
 from shared.logs import get_logger, log_context
 from shared.models import BoundaryModel
 from shared.outcomes import ItemStatus
@@ -78,7 +79,18 @@ def hand_off(message: HandoffMessage, claimant: str, client: ServiceNowClient | 
             # A redelivery soon after its own attempt may have posted a task whose answer was lost: it only
             # looks, and posts again only once the instance has had time to show any task it created.
             number = create_case(client, message.automation, message.run_id, item_id, row, may_create=not recent)
-            mark_request_pending(client, row, number)  # before the number is recorded: a repeat patches again
+            try:  # before the number is recorded, so a repeat patches again; never at the cost of the case
+                mark_request_pending(client, row, number)
+            except Exception:
+                _log.warning("could not set the originating request pending", exc_info=True)
+                emit(
+                    Event.OPERATOR_ALERT,
+                    level=40,
+                    automation=message.automation,
+                    run_id=message.run_id,
+                    item_id=item_id,
+                    reason_code="ANMODNING_IKKE_AFVENTENDE",
+                )
             ledger.set_case_number(message.run_id, message.bucket, item_id, number)
             _log.info("handed to a person as %s (%s)", number, row["ReasonCode"])
             recorded.append(number)
@@ -87,6 +99,7 @@ def hand_off(message: HandoffMessage, claimant: str, client: ServiceNowClient | 
 
 #: sc_req_item's state "pending": the request waits for the person the task went to.
 REQUEST_PENDING = "-5"
+REQUEST_CLOSED = {"3", "4", "7"}
 
 
 def mark_request_pending(client: ServiceNowClient, row: dict[str, Any], case_number: str) -> None:
@@ -94,6 +107,8 @@ def mark_request_pending(client: ServiceNowClient, row: dict[str, Any], case_num
     table, _, sys_id = str(row.get("Origin", "")).partition(":")
     if table != "sc_req_item" or not sys_id:
         return
+    if str(client.get("sc_req_item", sys_id, ["state"]).get("state")) in REQUEST_CLOSED:
+        return  # closed or cancelled meanwhile: the task still goes to a person, the request stays as it is
     note = redact(f"Overdraget til manuel behandling som {case_number}: {row.get('ReasonText', '')}")
     client.patch("sc_req_item", sys_id, {"state": REQUEST_PENDING, "work_notes": note}, ["number"])
 

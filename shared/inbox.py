@@ -57,7 +57,9 @@ class Inbox:
             modified = blob.last_modified
             if not now - lookback <= modified <= now - grace:
                 continue
-            if ledger.source_run_id(self.automation, run_key(blob.name, blob.etag)) is None:
+            owner = ledger.source_run_id(self.automation, run_key(blob.name, blob.etag))
+            # Claimed by an intake that died before creating its run counts as no run: opening it finishes it.
+            if owner is None or ledger.get_run(owner) is None:
                 yield PickupMessage(
                     automation=self.automation, container=self.container, name=blob.name, etag=blob.etag
                 )

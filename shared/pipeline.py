@@ -90,7 +90,8 @@ class WorkItem:
     notices: list[mail.Notice] = field(default_factory=list)
 
     def notify(self, recipient: str, subject: str, text: str) -> None:
-        """Owes `recipient` a line in the run's mail (sent once the run closes, if the item did not fail)."""
+        """Owes `recipient` a line in the run's mail, sent when the run closes; recorded when this step's work
+        for the item succeeds (or ends it with a business exception), so notify in the step that settles it."""
         self.notices.append(mail.Notice(recipient=recipient, item_id=self.item_id, subject=subject, text=text))
 
     @property

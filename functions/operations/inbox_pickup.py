@@ -20,7 +20,7 @@ def inbox_pickup(msg: func.QueueMessage) -> None:
         pickup = PickupMessage.model_validate_json(msg.get_body())
         with log_context(automation=pickup.automation):
             blob = storage.container(pickup.container).get_blob_client(pickup.name)
-            if not blob.exists() or bare_etag(blob.get_blob_properties().etag) != pickup.etag:
+            if not blob.exists() or bare_etag(blob.get_blob_properties().etag) != bare_etag(pickup.etag):
                 # Gone or replaced: a replacement is a new version with its own event (and its own pick-up).
                 _log.info("inbox blob changed since the sweep; nothing to pick up")
                 return

@@ -30,7 +30,7 @@ COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 CREATED_TABLE = storage.required_table("vendorscreated")  # the daily control list's source
 ledger.DATED_TABLES.add(CREATED_TABLE)
 REQUEST_TABLE = "sc_req_item"
-WORK_IN_PROGRESS, CLOSED_COMPLETE = "2", "3"
+OPEN, WORK_IN_PROGRESS, CLOSED_COMPLETE = "1", "2", "3"
 
 
 def _refuse(refusal: rules.Refusal, checks: list[rules.Check]) -> BusinessException:
@@ -40,7 +40,13 @@ def _refuse(refusal: rules.Refusal, checks: list[rules.Check]) -> BusinessExcept
 
 def validate(item: WorkItem) -> dict[str, Any]:
     """Checks a request; an active vendor with the same CVR answers it, anything doubtful goes to a person."""
-    servicenow().patch(REQUEST_TABLE, item.data["sys_id"], {"state": WORK_IN_PROGRESS}, ["number"])
+    client = servicenow()
+    state = str(client.get(REQUEST_TABLE, item.data["sys_id"], ["state"]).get("state"))
+    if state not in (OPEN, WORK_IN_PROGRESS):  # withdrawn or closed since the intake read it
+        raise BusinessException(
+            "ANMODNING_LUKKET", "Anmodningen er lukket eller sat i bero i Serviceportalen; der er ikke oprettet noget."
+        )
+    client.patch(REQUEST_TABLE, item.data["sys_id"], {"state": WORK_IN_PROGRESS}, ["number"])
     try:
         request = parse_request(item.data)
     except RequestError as error:
@@ -186,6 +192,7 @@ def close(item: WorkItem) -> None:
         if existed
         else f"Leverandøren {name} er oprettet i Kvantum som kreditor {number}."
     )
+    requester = str(parse_request(item.data).requester_email)  # the receipt's address, checked before closing
     servicenow().patch(
         REQUEST_TABLE,
         item.data["sys_id"],
@@ -198,4 +205,4 @@ def close(item: WorkItem) -> None:
         },
         ["number"],
     )
-    item.notify(item.data["requester_email"], item.rules["receipt_subject"], f"{item.data['number']}: {outcome}")
+    item.notify(requester, item.rules["receipt_subject"], f"{item.data['number']}: {outcome}")

