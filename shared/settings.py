@@ -137,7 +137,29 @@ class Settings(TelemetrySettings):
     mail_sender: str | None = Field(default=None, description="Mailbox (UPN) that receipts and notices are sent from.")
 
 
+#: An app setting that still reads like this is a Key Vault reference the platform could not resolve.
+_UNRESOLVED_REFERENCE = "@Microsoft.KeyVault("
+
+
+def _unresolved(settings: BaseSettings) -> list[str]:
+    """Names of settings whose value is an unresolved Key Vault reference."""
+    names = []
+    for field, info in type(settings).model_fields.items():
+        value = getattr(settings, field)
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(text, str) and text.strip().startswith(_UNRESOLVED_REFERENCE):
+            alias = info.validation_alias
+            names.append(str(alias.choices[0]) if isinstance(alias, AliasChoices) else field.upper())
+    return names
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Settings of this process, read once on first use (never at import)."""
-    return Settings()  # type: ignore[call-arg]
+    settings = Settings()  # type: ignore[call-arg]
+    unresolved = _unresolved(settings)
+    if unresolved:
+        # Using the reference's text as a key or password would fail later and obscurely (or, for the
+        # pseudonym key, silently make references nobody can look up again).
+        raise RuntimeError(f"Key Vault-referencer er ikke løst (hemmeligheden mangler?): {', '.join(unresolved)}")
+    return settings

@@ -48,7 +48,6 @@ def test_a_closed_run_sends_each_recipient_one_mail_with_every_receipt(sample_en
     close_run(run.run_id)
     host.run_until_idle()
     assert len(sample_env.mails(SUBJECT)) == 1, "a repeat must not send the mail again"
-    assert sample_env.graph.state.count("POST", "/sendMail") == 1
 
 
 def test_two_deliveries_at_once_still_send_one_mail(sample_env):

@@ -30,13 +30,16 @@ def test_runs_older_than_the_retention_are_deleted_with_their_rows(sample_env, h
     sample = sample_file(rows=5, seed=71, with_problems=False)
     old = chain.start_run(
         trigger="blob",
-        source="sample-inbox/old.csv",
-        run_key="old.csv@1",
+        source="sample-inbox/retention-old.csv",
+        run_key="retention-old.csv@1",
         items=parse_rows(sample.text),
         started_at=an_hour_ago,
     )
     young = chain.start_run(
-        trigger="blob", source="sample-inbox/young.csv", run_key="young.csv@1", items=parse_rows(sample.text)
+        trigger="blob",
+        source="sample-inbox/retention-young.csv",
+        run_key="retention-young.csv@1",
+        items=parse_rows(sample.text),
     )
     host.run_until_idle()
     for run_id in (old, young):

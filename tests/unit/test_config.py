@@ -58,3 +58,18 @@ def test_a_rotated_pseudonym_key_still_finds_older_references(monkeypatch):
         assert pseudonyms.lookup_references(CPR) == [new, old]
     finally:
         get_settings.cache_clear()
+
+
+def test_an_unresolved_key_vault_reference_is_refused_by_name(monkeypatch):
+    from shared.settings import get_settings
+
+    reference = "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/pseudonym-key/)"
+    monkeypatch.setenv("PSEUDONYM_KEY", reference)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="PSEUDONYM_KEY") as refused:
+            get_settings()
+        assert "kv.vault" not in str(refused.value)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
