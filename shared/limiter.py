@@ -2,13 +2,15 @@
 
 The Flex Consumption plan runs as many instances as the queues ask for, and each runs several invocations at
 once, so a per-process semaphore limits nothing. A call to a fragile external system (CVR, Kvantum) first
-takes one of `slots` leases on blobs `limits/<name>/<n>`; it holds it for the call (a lease lasts 60 s, longer
-than any connector's timeout and retries allow) and releases it after. A crashed holder's lease simply runs
-out. When every slot is taken the caller waits, briefly and with jitter, then gives up with `LimiterBusyError`,
-which the pipeline treats as a technical failure: the item is retried later, not lost.
+takes one of `slots` leases on blobs `limits/<name>/<n>`, holds it for the call and releases it after. A lease
+lasts 60 s and is renewed every 20 s while the call runs (a call with retries can take minutes); a crashed
+holder stops renewing, and its lease simply runs out. When every slot is taken the caller waits, briefly and
+with jitter, then gives up with `LimiterBusyError`, which the pipeline treats as a technical failure: the item
+is retried later, not lost.
 """
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -21,6 +23,7 @@ from shared.logs import get_logger
 
 LIMITS_CONTAINER = storage.required_container("limits")
 LEASE_SECONDS = 60
+RENEW_EVERY_SECONDS = 20
 _log = get_logger("ks.limiter")
 
 
@@ -42,6 +45,16 @@ def _take(name: str, slot: int) -> BlobLeaseClient | None:
         raise
 
 
+def _renew(lease: BlobLeaseClient, name: str, done: threading.Event) -> None:
+    """Keeps a slot's lease alive until the call ends."""
+    while not done.wait(RENEW_EVERY_SECONDS):
+        try:
+            lease.renew()
+        except HttpResponseError:
+            _log.warning("could not renew a %s slot's lease; the limit may be exceeded briefly", name)
+            return
+
+
 @contextmanager
 def limited(
     name: str, slots: int, *, max_wait_seconds: float = 20.0, sleep: Callable[[float], None] = time.sleep
@@ -55,9 +68,14 @@ def limited(
         for slot in order:
             lease = _take(name, slot)
             if lease is not None:
+                done = threading.Event()
+                renewer = threading.Thread(target=_renew, args=(lease, name, done), daemon=True)
+                renewer.start()
                 try:
                     yield
                 finally:
+                    done.set()
+                    renewer.join()
                     try:
                         lease.release()
                     except HttpResponseError:  # expired and taken by another: nothing left to release

@@ -135,9 +135,12 @@ def create(item: WorkItem) -> dict[str, Any] | None:
         text = f"Kvantum afviste oprettelsen ({refusal.code}): {refusal.message}"
         raise BusinessException("KVANTUM_AFVIST", text) from None
     now = datetime.now(UTC)
+    # Listed under the Danish date its run started, not the moment of writing: a create repeated after midnight
+    # must not put the vendor on two days' lists.
+    day = ledger.run_started_at(item.run_id).astimezone(COPENHAGEN).date()
     storage.table(CREATED_TABLE).upsert_entity(
         {
-            "PartitionKey": now.astimezone(COPENHAGEN).date().isoformat(),
+            "PartitionKey": day.isoformat(),
             "RowKey": request.number,
             "VendorNumber": rules.display_vendor_number(created.vendor_number),
             "Name": company.name,

@@ -48,3 +48,28 @@ def test_as_many_callers_as_slots_run_at_once(env):
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_a_slot_held_longer_than_its_lease_stays_held(env, monkeypatch):
+    from shared import limiter
+
+    monkeypatch.setattr(limiter, "LEASE_SECONDS", 15)  # the shortest lease Azure allows
+    monkeypatch.setattr(limiter, "RENEW_EVERY_SECONDS", 5)
+    entered = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with limited("test-renew", 1):
+            entered.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert entered.wait(10)
+    try:
+        release.wait(20)  # past the 15 s lease: only renewal keeps the slot
+        with pytest.raises(LimiterBusyError), limited("test-renew", 1, max_wait_seconds=0.2):
+            pass
+    finally:
+        release.set()
+        holder.join()
