@@ -240,6 +240,7 @@ module workStorage 'modules/storage.bicep' = {
     identityPrincipalId: identity.outputs.principalId
     identityNeedsTables: true
     adminGroupObjectId: adminGroupObjectId
+    writeProtectedContainer: claimsInboxContainer
   }
 }
 

@@ -1,5 +1,5 @@
 // Write access to one container for one outside principal: the case system drops files in the claims inbox.
-// No other principal but the app's identity (which reads and moves them) can write there.
+// Nobody else writes there: the app identity may read and delete (move a file out), never write (an ABAC condition).
 @description('Storage account that holds the container.')
 param storageAccountName string
 

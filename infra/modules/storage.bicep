@@ -48,6 +48,9 @@ param identityNeedsTables bool = true
 @description('Object id of the admin group that may read the tables (the ledger) in the Storage browser; empty for none.')
 param adminGroupObjectId string = ''
 
+@description('A container the app identity may read and delete in but never write to (the claims inbox: only the case system writes there). Empty: none.')
+param writeProtectedContainer string = ''
+
 // Built-in role definitions (ids are the same in every tenant).
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
@@ -181,6 +184,10 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
   }
 }
 
+// An ABAC condition on the identity's blob role: no blob write or append in the write-protected container
+// (reading and deleting - moving a file out - stay allowed).
+var writeProtection = '((!(ActionMatches{\'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write\'}) AND !(ActionMatches{\'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action\'})) OR (@Resource[Microsoft.Storage/storageAccounts/blobServices/containers:name] StringNotEquals \'${writeProtectedContainer}\'))'
+
 // Storage Blob Data Owner
 resource identityBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(account.id, identityPrincipalId, storageBlobDataOwner)
@@ -189,6 +196,8 @@ resource identityBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' 
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwner)
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
+    condition: empty(writeProtectedContainer) ? null : writeProtection
+    conditionVersion: empty(writeProtectedContainer) ? null : '2.0'
   }
 }
 

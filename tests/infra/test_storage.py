@@ -101,3 +101,14 @@ def test_the_claims_inbox_is_provisioned_with_a_writer_role_for_the_case_system(
     params = body(MAIN, "claimsInboxWriter")["params"]
     assert params["containerName"] == "claimsInboxContainer"
     assert params["principalId"] == "claimsInboxWriterPrincipalId"
+
+
+def test_only_the_case_system_writes_to_the_claims_inbox():
+    inbox = resolve(MAIN, "claimsInboxContainer")
+    assert inbox == "claims-inbox"
+    assert body(MAIN, "workStorage")["params"]["writeProtectedContainer"] == "claimsInboxContainer"
+    owner = body(STORAGE, "identityBlobOwner")["properties"]
+    assert "condition" in owner and "conditionVersion" in owner
+    condition = str(template(STORAGE)["variables"]["writeProtection"])
+    assert "blobs/write" in condition and "blobs/add/action" in condition and "StringNotEquals" in condition
+    assert "writeProtectedContainer" in condition
