@@ -1,6 +1,9 @@
 """What every simulator's HTTP server shares: a loopback port, a background thread, JSON answers."""
 
+import base64
+import binascii
 import json
+import secrets
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,3 +76,14 @@ class JsonHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+
+def basic_credentials_match(header: str, username: str, password: str) -> bool:
+    """Whether an `Authorization: Basic ...` header carries exactly these credentials."""
+    if not header.startswith("Basic "):
+        return False
+    try:
+        user, _, given = base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    return secrets.compare_digest(f"{user}:{given}", f"{username}:{password}")

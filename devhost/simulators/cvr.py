@@ -18,8 +18,6 @@ only after `value` seconds, then as normal) and "partial" (200 with `timed_out` 
 ran out of time answers). The simulator logs nothing: its handler keeps no access log.
 """
 
-import base64
-import binascii
 import contextlib
 import json
 import secrets
@@ -29,7 +27,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from devhost.simulators.base import JsonHandler, LoopbackServer
+from devhost.simulators.base import JsonHandler, LoopbackServer, basic_credentials_match
 
 SEARCH_PATH = "/cvr-permanent/virksomhed/_search"
 CVR_FIELD = "Vrvirksomhed.cvrNummer"
@@ -240,14 +238,7 @@ class _Handler(JsonHandler):
 
     def _authorised(self) -> bool:
         state = self.server.state
-        header = self.headers.get("Authorization", "")
-        if not header.startswith("Basic "):
-            return False
-        try:
-            user, _, password = base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        return secrets.compare_digest(f"{user}:{password}", f"{state.username}:{state.password}")
+        return basic_credentials_match(self.headers.get("Authorization", ""), state.username, state.password)
 
     def _fault(self) -> bool:
         """Applies slowness and the next fault; True when the fault has answered."""

@@ -45,8 +45,6 @@ Quiet: no access log and nothing else logged; vendor numbers are 10 digits, whic
 scan would take for CPR numbers.
 """
 
-import base64
-import binascii
 import copy
 import json
 import re
@@ -60,7 +58,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
-from devhost.simulators.base import JsonHandler, LoopbackServer
+from devhost.simulators.base import JsonHandler, LoopbackServer, basic_credentials_match
 
 SERVICE_PATH = "/sap/opu/kvantum/vendor/v1"
 SESSION_COOKIE = "SAP_SESSIONID_KVA_100"
@@ -407,14 +405,7 @@ class _Handler(JsonHandler):
     def _authenticated(self) -> bool:
         """Whether the basic credentials are the integration user's."""
         state = self.state
-        header = self.headers.get("Authorization", "")
-        if not header.startswith("Basic "):
-            return False
-        try:
-            user, _, password = base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        return secrets.compare_digest(f"{user}:{password}", f"{state.username}:{state.password}")
+        return basic_credentials_match(self.headers.get("Authorization", ""), state.username, state.password)
 
     def _session(self) -> str | None:
         """The SAP session cookie the request carries, if any."""
