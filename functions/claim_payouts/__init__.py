@@ -1,0 +1,1 @@
+"""Automation 2: paying out claims (rules only so far; the package registers no functions yet)."""
