@@ -5,6 +5,7 @@ seconds last unless told `second_at_beginning=True`, which is why every use goes
 UTC, as the timer trigger evaluates them on Flex Consumption (WEBSITE_TIME_ZONE is not supported there).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
@@ -26,12 +27,17 @@ def previous_occurrence(schedule: str, before: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class Schedule:
-    """A timer-started automation and the setting that holds its schedule (the timer's `%SETTING%`)."""
+    """A scheduled job and the setting that holds its schedule (the timer's `%SETTING%`).
+
+    By default the job's trace is its automation's newest run in the ledger; a job that makes no runs (a
+    report) says how to find when it last ran.
+    """
 
     registry: ClassVar[dict[str, "Schedule"]] = {}
 
-    automation: str
+    automation: str  # the name events carry: an automation, or a job of one ("vendor_control_list")
     setting: str  # field name on Settings, e.g. "vendor_intake_schedule"
+    last_run: Callable[[], datetime | None] | None = None
 
     def __post_init__(self) -> None:
         Schedule.registry[self.automation] = self

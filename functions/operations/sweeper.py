@@ -82,9 +82,12 @@ def report_missed_schedules(now: datetime) -> int:
     grace = timedelta(minutes=get_settings().schedule_grace_minutes)
     for schedule in Schedule.registry.values():
         due = previous_occurrence(schedule.expression, now - grace)
-        newest = ledger.newest_runs(schedule.automation, 1)
-        # The timer fires at `due`; its run's id carries the time it started, a moment later.
-        if not newest or newest[0].started_at < due:
+        if schedule.last_run is not None:
+            last = schedule.last_run()
+        else:  # the timer fires at `due`; its run's id carries the time it started, a moment later
+            newest = ledger.newest_runs(schedule.automation, 1)
+            last = newest[0].started_at if newest else None
+        if last is None or last < due:
             emit(Event.SCHEDULE_MISSED, level=40, automation=schedule.automation, due=due.isoformat())
     return 0
 

@@ -41,6 +41,15 @@ def render(day: date, rows: list[dict], zone: object) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
+def last_written() -> datetime | None:
+    """When a control list was last written (the sweeper's evidence that the daily timer ran)."""
+    container = storage.container(REPORTS_CONTAINER)
+    if not container.exists():
+        return None
+    times = [b.last_modified for b in container.list_blobs(name_starts_with="vendor_onboarding/kontrolliste-")]
+    return max(times, default=None)
+
+
 def write(day: date, table: str, zone: object) -> tuple[str, int]:
     """Writes a day's list; returns the blob name and how many vendors it holds."""
     rows = list(storage.table(table).query_entities("PartitionKey eq @pk", parameters={"pk": day.isoformat()}))

@@ -22,6 +22,7 @@ from shared.settings import WORK_CONNECTION, get_settings
 AUTOMATION = "vendor_onboarding"
 chain = Chain(AUTOMATION, ["validate", "create", "close"])
 Schedule(AUTOMATION, "vendor_intake_schedule")
+Schedule("vendor_control_list", "vendor_control_list_schedule", last_run=control_list.last_written)
 bp = func.Blueprint()
 _log = get_logger("ks.vendor_onboarding")
 #: A request claimed by an intake that died before creating its run is taken by a later intake after this.

@@ -146,3 +146,16 @@ def test_a_scheduled_automation_without_its_run_is_reported(sample_env, monkeypa
     finally:
         del Schedule.registry[schedule.automation]
         get_settings.cache_clear()
+
+
+def test_a_daily_report_that_was_not_written_is_reported_as_a_missed_schedule(sample_env, caplog):
+    from functions.vendor_onboarding import control_list, steps
+
+    caplog.set_level(logging.INFO, logger="ks.events")
+    written_at = datetime.now(UTC)
+    control_list.write(written_at.date(), steps.CREATED_TABLE, steps.COPENHAGEN)
+    report_missed_schedules(written_at + timedelta(minutes=1))
+    # The list just written is newer than any 05:30 due time up to now: nothing is missing.
+    assert missed(caplog, "vendor_control_list") == []
+    report_missed_schedules(written_at + timedelta(days=2))  # two mornings on, no list since
+    assert len(missed(caplog, "vendor_control_list")) == 1
