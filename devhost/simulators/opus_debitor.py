@@ -1,0 +1,530 @@
+"""An Opus Debitor simulator: KS's receivables (SAP FI-CA), an SAP Gateway-style JSON service over plain HTTP.
+
+The service root is `/sap/opu/odata/opus/debitor/v1`; every request needs HTTP basic authentication (401 with
+`WWW-Authenticate: Basic realm="SAP NetWeaver Application Server [OPD/100]"` otherwise).
+
+- `GET /` or any GET with `X-CSRF-Token: Fetch` answers a CSRF token in the `X-CSRF-Token` header and sets the
+  session cookie `SAP_SESSIONID_OPD_100`. The POST must send both, else `403`, header `X-CSRF-Token: Required`.
+  `expire_csrf()` ends every session, as SAP's session timeout does.
+- `GET /BusinessPartners?partner_id=<id>&id_type=<CPR|CVR|SE|P>` answers `{"d": {"results": [{"GPART",
+  "TYPE", "IDNUMBER"}]}}` for the partner with that identification (BUT0ID), or an empty list.
+- `GET /OpenItems?partner=<GPART>&due_before=<YYYYMMDD>` answers the partner's open items (open amount above
+  zero) due on or before the key date, by due date then document number, at most `$top` (default 50) per page
+  with an absolute `__next` link (`$skiptoken`) while more follow. An item is `{"__metadata", "OPBEL" (12
+  digits), "GPART", "BETRH" (open amount, dot decimal), "BETRW" (original amount), "WAERS", "FAEDN" (YYYYMMDD),
+  "HVORG", "TVORG", "INKGS" ("" or "X": with the collection agency, Gældsstyrelsen)}`.
+- `POST /Clearings` with `{"ClaimKey", "Partner", "Amount", "Items": [OPBEL, ...]}` books a clearing document
+  (AUGBL, 12 digits) that reduces the items in the order given until the amount is used, and answers `201
+  {"d": {"ClaimKey", "AUGBL", "Partner", "Amount", "Items": [{"OPBEL", "Amount", "Remaining"}]}}`. It is
+  **idempotent by ClaimKey**: a key seen before answers `200` with the first clearing, whatever the body says,
+  and changes nothing. Refusals are `400` with SAP's error body, in this order: `00/055` a required field
+  empty; `ZOPUS/001` an amount that is not positive with two decimals; `ZOPUS/002` an unknown partner;
+  per item, named by its position in `Items` (never by number): `ZOPUS/003` unknown, not the partner's or
+  named twice, `ZOPUS/004` already cleared, `ZOPUS/005` with the collection agency; `ZOPUS/006` an amount above
+  the items' open amount. A body the Gateway cannot read gets `/IWBEP/CM_MGW_RT/...`. The message numbers are
+  this simulator's (class ZOPUS); the texts are Danish.
+
+Faults for tests: `state.inject(kind, count, value, message, endpoint)` for the next `count` reads (any GET,
+endpoint "read") or clearings (endpoint "clearing"): "429" (Retry-After `value`) and any HTTP status are answered
+before anything is done; "timeout" processes the request and answers `value` seconds later - a clearing IS
+booked, and a client that gave up has lost the answer. `slow_seconds` delays every answer. For devhost users:
+`POST /_control/reset`, `/_control/partners` `{"id", "id_type"}`, `/_control/items` `{"partner", "amount",
+"due" (YYYY-MM-DD), "collection"}`, `/_control/fault`, `/_control/expire_csrf`, `/_control/slow` `{"seconds"}`;
+`GET /_control/items`, `/_control/clearings`.
+
+Quiet: no access log and nothing else logged; partner numbers (10 digits) are CPR-shaped, document numbers
+(12 digits) are not to be logged either, and the partner ids in queries are CPR numbers.
+"""
+
+import copy
+import json
+import re
+import secrets
+import string
+import sys
+import threading
+import time
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlparse
+
+from devhost.simulators.base import JsonHandler, LoopbackServer, basic_credentials_match
+
+SERVICE_PATH = "/sap/opu/odata/opus/debitor/v1"
+SESSION_COOKIE = "SAP_SESSIONID_OPD_100"
+REALM = "SAP NetWeaver Application Server [OPD/100]"
+PAGE_SIZE = 50
+ID_TYPES = ("CPR", "CVR", "SE", "P")
+_AMOUNT = re.compile(r"[0-9]{1,13}\.[0-9]{2}")
+_CENT = Decimal("0.01")
+
+
+def _letters(length: int = 32) -> str:
+    """A random token of letters only: no digit runs that a log scan could take for a CPR number."""
+    return "".join(secrets.choice(string.ascii_letters) for _ in range(length))
+
+
+def _danish(amount: Decimal) -> str:
+    """An amount as SAP shows it to a Danish user: 1.234,50."""
+    return f"{amount:,.2f}".replace(",", "_").replace(".", ",").replace("_", ".")
+
+
+class RefusalError(Exception):
+    """A request the service refuses with an SAP message (status, code, Danish text, the field it concerns)."""
+
+    def __init__(self, code: str, message: str, target: str = "", status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.target, self.status = code, message, target, status
+
+
+class OpusDebitorState:
+    """The simulated Opus Debitor: credentials, partners, items, clearings, CSRF sessions, requests and faults."""
+
+    def __init__(
+        self,
+        username: str = "devhost",
+        password: str = "devhost-secret",  # noqa: S107 - the simulator's documented local password
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.username, self.password = username, password
+        self.page_size = page_size
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets partners, items, clearings, sessions, requests, faults and slowness."""
+        with self.lock:
+            self.partners: dict[tuple[str, str], str] = {}  # (id_type, id) -> GPART
+            self.items: dict[str, dict[str, Any]] = {}  # OPBEL -> item (amounts as Decimal, FAEDN a date)
+            self._clearings: dict[str, dict[str, Any]] = {}  # ClaimKey -> clearing, in booking order
+            self.sessions: dict[str, str] = {}  # session cookie -> CSRF token
+            self.requests: list[tuple[str, str]] = []  # (method, path) of every service request, on arrival
+            self.answers: list[tuple[str, str, int]] = []  # (method, path, status), when answered
+            self.faults: list[tuple[str, str, float, str]] = []  # (endpoint, kind, value, message)
+            self.slow_seconds = 0.0
+            self._next_partner = 1000000001
+            self._next_item = 410000000001
+            self._next_clearing = 510000000001
+
+    # --- seeding and inspection -------------------------------------------------------------------------------
+
+    def add_partner(self, partner_id: str, id_type: str = "CPR") -> str:
+        """Seeds a business partner identified by a CPR/CVR/SE/P number; returns its number (GPART)."""
+        if id_type not in ID_TYPES:
+            raise ValueError(f"unknown id type: one of {ID_TYPES}")
+        with self.lock:
+            if (id_type, partner_id) in self.partners:
+                raise ValueError("a partner with this identification exists already")
+            number = f"{self._next_partner:010d}"
+            self._next_partner += 1
+            self.partners[(id_type, partner_id)] = number
+            return number
+
+    def add_item(
+        self,
+        partner: str,
+        amount: Decimal | str,
+        due: date,
+        collection: bool = False,
+        *,
+        main_transaction: str = "0100",
+        sub_transaction: str = "0020",
+    ) -> str:
+        """Seeds an open item the partner owes (with the collection agency when `collection`); returns its OPBEL."""
+        value = Decimal(str(amount))
+        if value <= 0 or value != value.quantize(_CENT):
+            raise ValueError("an item's amount is positive with at most two decimals")
+        with self.lock:
+            if partner not in self.partners.values():
+                raise ValueError("no such partner")
+            number = f"{self._next_item:012d}"
+            self._next_item += 1
+            self.items[number] = {
+                "OPBEL": number,
+                "GPART": partner,
+                "BETRH": value,
+                "BETRW": value,
+                "WAERS": "DKK",
+                "FAEDN": due,
+                "HVORG": main_transaction,
+                "TVORG": sub_transaction,
+                "INKGS": "X" if collection else "",
+            }
+            return number
+
+    def open_amount(self, item: str) -> Decimal:
+        """What is still open of an item."""
+        with self.lock:
+            return Decimal(self.items[item]["BETRH"])
+
+    def clearings(self) -> list[dict[str, Any]]:
+        """The clearings booked, in booking order (amounts as dot-decimal strings, as the service shows them)."""
+        with self.lock:
+            return [copy.deepcopy(clearing) for clearing in self._clearings.values()]
+
+    def count(self, method: str, suffix: str) -> int:
+        """How many service requests with this method had a path ending so (e.g. "POST", "/Clearings")."""
+        with self.lock:
+            return sum(1 for m, path in self.requests if m == method and path.endswith(suffix))
+
+    # --- behaviour ----------------------------------------------------------------------------------------------
+
+    def expire_csrf(self) -> None:
+        """Every SAP session ends, and with it its CSRF token (as after the session timeout)."""
+        with self.lock:
+            self.sessions.clear()
+
+    def inject(self, kind: str, count: int = 1, value: float = 0, message: str = "", endpoint: str = "read") -> None:
+        """The next `count` reads (any GET) or clearings fail this way: "429", "timeout" or an HTTP status."""
+        if endpoint not in ("read", "clearing"):
+            raise ValueError(f"unknown endpoint {endpoint!r}: 'read' or 'clearing'")
+        if kind not in ("429", "timeout") and not kind.isdigit():
+            raise ValueError(f"unknown fault {kind!r}: '429', 'timeout' or an HTTP status")
+        with self.lock:
+            self.faults += [(endpoint, kind, value, message)] * count
+
+    def take_fault(self, endpoint: str) -> tuple[str, float, str] | None:
+        """Removes and returns the next fault for this endpoint (kind, value, message), if any."""
+        with self.lock:
+            for index, fault in enumerate(self.faults):
+                if fault[0] == endpoint:
+                    del self.faults[index]
+                    return fault[1:]
+        return None
+
+    def find_partner(self, partner_id: str, id_type: str) -> str | None:
+        """The GPART with this identification, if any."""
+        with self.lock:
+            return self.partners.get((id_type, partner_id))
+
+    def open_items(self, partner: str, key_date: date) -> list[dict[str, Any]]:
+        """The partner's items still open and due on or before the key date, by due date and number."""
+        with self.lock:
+            found = [
+                item
+                for item in self.items.values()
+                if item["GPART"] == partner and item["BETRH"] > 0 and item["FAEDN"] <= key_date
+            ]
+            return copy.deepcopy(sorted(found, key=lambda item: (item["FAEDN"], item["OPBEL"])))
+
+    def clear(self, request: Any) -> tuple[int, dict[str, Any]]:
+        """Books the clearing of a POST body, or finds the one booked for its ClaimKey: (status, clearing)."""
+        if not isinstance(request, dict):
+            raise RefusalError("/IWBEP/CM_MGW_RT/004", "Anmodningens indhold kunne ikke læses")
+        unknown = set(request) - {"ClaimKey", "Partner", "Amount", "Items"}
+        if unknown:
+            raise RefusalError("/IWBEP/CM_MGW_RT/020", f"Egenskaben '{sorted(unknown)[0]}' er ugyldig")
+        key = request.get("ClaimKey")
+        if not isinstance(key, str) or not key.strip():
+            raise RefusalError("00/055", "Udfyld alle obligatoriske felter (ClaimKey)", "ClaimKey")
+        with self.lock:
+            if key in self._clearings:  # idempotent: the clearing booked for this claim the first time
+                return 200, copy.deepcopy(self._clearings[key])
+            partner, amount, items = self._validate(request)
+            left = amount
+            lines = []
+            for number in items:
+                item = self.items[number]
+                taken = min(left, item["BETRH"])
+                if taken <= 0:
+                    break
+                item["BETRH"] -= taken
+                left -= taken
+                lines.append({"OPBEL": number, "Amount": f"{taken:.2f}", "Remaining": f"{item['BETRH']:.2f}"})
+            document = f"{self._next_clearing:012d}"
+            self._next_clearing += 1
+            clearing = {"ClaimKey": key, "AUGBL": document, "Partner": partner, "Amount": f"{amount:.2f}"}
+            clearing["Items"] = lines
+            self._clearings[key] = clearing
+            return 201, copy.deepcopy(clearing)
+
+    def _validate(self, request: dict[str, Any]) -> tuple[str, Decimal, list[str]]:
+        """The partner, amount and items of a clearing, or the refusal SAP would give for the first thing wrong."""
+        partner, amount_text, items = request.get("Partner"), request.get("Amount"), request.get("Items")
+        for name, value in (("Partner", partner), ("Amount", amount_text), ("Items", items)):
+            if not value:
+                raise RefusalError("00/055", f"Udfyld alle obligatoriske felter ({name})", name)
+        if not isinstance(amount_text, str) or not _AMOUNT.fullmatch(amount_text) or Decimal(amount_text) <= 0:
+            raise RefusalError("ZOPUS/001", "Beløbet skal være positivt med to decimaler", "Amount")
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            raise RefusalError("/IWBEP/CM_MGW_RT/020", "Egenskaben 'Items' er ugyldig", "Items")
+        amount = Decimal(amount_text)
+        if partner not in self.partners.values():
+            raise RefusalError("ZOPUS/002", "Forretningspartneren findes ikke", "Partner")
+        for position, number in enumerate(items, start=1):
+            item = self.items.get(number)
+            if item is None or item["GPART"] != partner or items.index(number) != position - 1:
+                raise RefusalError("ZOPUS/003", f"Post nr. {position} findes ikke for forretningspartneren", "Items")
+            if item["BETRH"] <= 0:
+                raise RefusalError("ZOPUS/004", f"Post nr. {position} er allerede udlignet", "Items")
+            if item["INKGS"] == "X":
+                raise RefusalError(
+                    "ZOPUS/005",
+                    f"Post nr. {position} er overdraget til inddrivelse hos Gældsstyrelsen og kan ikke udlignes",
+                    "Items",
+                )
+        open_total = sum((self.items[number]["BETRH"] for number in items), Decimal(0))
+        if amount > open_total:
+            raise RefusalError(
+                "ZOPUS/006",
+                f"Beløbet {_danish(amount)} overstiger posternes åbne beløb {_danish(open_total)}",
+                "Amount",
+            )
+        return partner, amount, items
+
+
+def _error_body(code: str, message: str, target: str = "") -> dict[str, Any]:
+    """SAP Gateway's error body."""
+    now = datetime.now(UTC)
+    return {
+        "error": {
+            "code": code,
+            "message": {"lang": "da", "value": message},
+            "innererror": {
+                "application": {
+                    "component_id": "FI-CA",
+                    "service_namespace": "/SAP/",
+                    "service_id": "ZOPUS_DEBITOR_SRV",
+                    "service_version": "0001",
+                },
+                "transactionid": _letters(32).upper(),
+                "timestamp": now.strftime("%Y%m%d%H%M%S.") + f"{now.microsecond:06d}0",
+                "Error_Resolution": {
+                    "SAP_Transaction": "For backend administrators: use ADT feed reader /n/IWFND/ERROR_LOG",
+                    "SAP_Note": "See SAP Note 1797736 for error analysis",
+                },
+                "errordetails": [
+                    {"code": code, "message": message, "propertyref": "", "severity": "error", "target": target}
+                ],
+            },
+        }
+    }
+
+
+class _Handler(JsonHandler):
+    """Answers the receivables service, its CSRF handshake and the control endpoints."""
+
+    server: "OpusDebitorServer"
+    protocol_version = "HTTP/1.1"
+    #: The state this request works on, taken when it arrives: a late answer still belongs to it.
+    state: OpusDebitorState
+
+    def _body(self) -> bytes:
+        """The request body (empty without Content-Length)."""
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _answer(self, method: str, path: str, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        """Answers a service request and notes its status in the state."""
+        with self.state.lock:
+            self.state.answers.append((method, path, status))
+        self.reply(status, body, headers)
+
+    def _session(self) -> str | None:
+        """The SAP session cookie the request carries, if any."""
+        try:
+            cookie = SimpleCookie(self.headers.get("Cookie", ""))
+        except CookieError:
+            return None
+        morsel = cookie.get(SESSION_COOKIE)
+        return morsel.value if morsel else None
+
+    def _csrf_valid(self) -> bool:
+        """Whether the request carries a live session cookie and that session's CSRF token."""
+        session, token = self._session(), self.headers.get("X-CSRF-Token", "")
+        with self.state.lock:
+            expected = self.state.sessions.get(session or "")
+        return expected is not None and bool(token) and secrets.compare_digest(token, expected)
+
+    def _csrf_fetch(self) -> dict[str, str]:
+        """The headers that hand out the session's CSRF token (and a new session when there is none)."""
+        state = self.state
+        session = self._session()
+        headers: dict[str, str] = {}
+        with state.lock:
+            if session not in state.sessions:
+                session = _letters(40)
+                state.sessions[session] = _letters(24)
+                headers["Set-Cookie"] = f"{SESSION_COOKIE}={session}; path=/; HttpOnly"
+            headers["X-CSRF-Token"] = state.sessions[session]
+        return headers
+
+    def _route(self, method: str) -> None:
+        """Control endpoints, then the service: slowness, faults, the answer (late for a "timeout" fault)."""
+        state = self.state = self.server.state
+        url = urlparse(self.path)
+        body = self._body()
+        if url.path.startswith("/_control/"):
+            self._control(method, url.path, body)
+            return
+        if url.path != SERVICE_PATH and not url.path.startswith(f"{SERVICE_PATH}/"):
+            self.reply(404, _error_body("/IWFND/MED/170", "Ingen service fundet for stien"))
+            return
+        path = url.path[len(SERVICE_PATH) :] or "/"
+        with state.lock:
+            state.requests.append((method, path))
+        if state.slow_seconds:
+            time.sleep(state.slow_seconds)
+        fault = state.take_fault("clearing" if method == "POST" else "read")
+        late = 0.0
+        if fault is not None:
+            kind, value, message = fault
+            if kind == "timeout":
+                late = value  # processed as normal below, answered too late
+            elif kind == "429":
+                body_429 = _error_body("/IWFND/CM_BEC/429", message or "For mange anmodninger")
+                self._answer(method, path, 429, body_429, {"Retry-After": str(int(value))})
+                return
+            else:
+                self._answer(method, path, int(kind), _error_body("/IWFND/CM_BEC/026", message or "Ikke tilgængelig"))
+                return
+        status, answer, headers = self._respond(method, path, url.query, body)
+        if late:
+            time.sleep(late)
+        self._answer(method, path, status, answer, headers)
+
+    def _respond(self, method: str, path: str, query: str, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        """The answer to one service request: (status, body, headers)."""
+        state = self.state
+        if not basic_credentials_match(self.headers.get("Authorization", ""), state.username, state.password):
+            challenge = {"WWW-Authenticate": f'Basic realm="{REALM}"'}
+            return 401, _error_body("/IWFND/CM_CONSUMER/401", "Anmeldelse mislykkedes"), challenge
+        headers = self._csrf_fetch() if self.headers.get("X-CSRF-Token", "").lower() == "fetch" else {}
+        params = {key: values[-1] for key, values in parse_qs(query, keep_blank_values=True).items()}
+        if method == "GET" and path in ("/", "/BusinessPartners"):
+            return 200, self._read(path, params), headers
+        if method == "GET" and path == "/OpenItems":
+            return self._open_items(params, headers)
+        if method == "POST" and path == "/Clearings":
+            if not self._csrf_valid():
+                refused = {"code": "CSRF", "message": {"lang": "da", "value": "CSRF token validation failed"}}
+                return 403, {"error": refused}, {"X-CSRF-Token": "Required"}
+            return self._clear(body)
+        return 404, _error_body("/IWBEP/CM_MGW_RT/021", "Ressourcen findes ikke"), {}
+
+    def _read(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        """The service document, or `GET /BusinessPartners`: the partner with the identification, if any."""
+        if path == "/":
+            return {"d": {"EntitySets": ["BusinessPartners", "OpenItems", "Clearings"]}}
+        found = self.state.find_partner(params.get("partner_id", ""), params.get("id_type", ""))
+        return {"d": {"results": [{"GPART": found, "TYPE": params.get("id_type", "")}] if found else []}}
+
+    def _open_items(self, params: dict[str, str], headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        """One page of `GET /OpenItems`, with `__next` while more follow."""
+        state = self.state
+        try:
+            key_date = datetime.strptime(params.get("due_before", ""), "%Y%m%d").date()
+        except ValueError:
+            return 400, _error_body("/IWBEP/CM_MGW_RT/022", "due_before skal være en dato (ÅÅÅÅMMDD)"), {}
+        top = int(params["$top"]) if params.get("$top", "").isdigit() else state.page_size
+        skip = int(params["$skiptoken"]) if params.get("$skiptoken", "").isdigit() else 0
+        found = state.open_items(params.get("partner", ""), key_date)
+        page: dict[str, Any] = {"results": [self._item(item) for item in found[skip : skip + top]]}
+        if skip + top < len(found):
+            following = {k: v for k, v in params.items() if k != "$skiptoken"} | {"$skiptoken": str(skip + top)}
+            page["__next"] = f"{self.server.url}{SERVICE_PATH}/OpenItems?{urlencode(following)}"
+        return 200, {"d": page}, headers
+
+    def _item(self, item: dict[str, Any]) -> dict[str, Any]:
+        """An item as the service shows it: OData's `__metadata`, amounts and dates as SAP's strings."""
+        uri = f"{self.server.url}{SERVICE_PATH}/OpenItems('{item['OPBEL']}')"
+        shown = {**item, "BETRH": f"{item['BETRH']:.2f}", "BETRW": f"{item['BETRW']:.2f}"}
+        shown["FAEDN"] = item["FAEDN"].strftime("%Y%m%d")
+        return {"__metadata": {"id": uri, "uri": uri, "type": "ZOPUS_DEBITOR_SRV.OpenItem"}, **shown}
+
+    def _clear(self, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        """`POST /Clearings`: 201 booked, 200 for a claim key seen before, or 400 with the refusal."""
+        try:
+            request = json.loads(body)
+        except ValueError:
+            return 400, _error_body("/IWBEP/CM_MGW_RT/004", "Anmodningens indhold er ikke gyldig JSON"), {}
+        try:
+            status, clearing = self.state.clear(request)
+        except (RefusalError, InvalidOperation) as refusal:
+            if isinstance(refusal, InvalidOperation):
+                refusal = RefusalError("ZOPUS/001", "Beløbet skal være positivt med to decimaler", "Amount")
+            return refusal.status, _error_body(refusal.code, refusal.message, refusal.target), {}
+        uri = f"{self.server.url}{SERVICE_PATH}/Clearings('{clearing['AUGBL']}')"
+        entity = {"__metadata": {"id": uri, "uri": uri, "type": "ZOPUS_DEBITOR_SRV.Clearing"}, **clearing}
+        return status, {"d": entity}, {"Location": uri}
+
+    def _control(self, method: str, path: str, body: bytes) -> None:
+        """The `/_control/...` endpoints for devhost users (never logged, no fault applies)."""
+        state = self.state
+        arguments = json.loads(body or b"{}")
+        if method == "GET" and path == "/_control/items":
+            with state.lock:
+                items = [self._item(item) for _, item in sorted(state.items.items())]
+            self.reply(200, items)
+            return
+        if method == "GET" and path == "/_control/clearings":
+            self.reply(200, state.clearings())
+            return
+        if method != "POST":
+            self.reply(405, _error_body("/IWBEP/CM_MGW_RT/021", "Metoden understøttes ikke"))
+            return
+        try:
+            status, answer = self._command(path, arguments)
+        except (KeyError, ValueError, InvalidOperation) as error:
+            status, answer = 400, _error_body("/IWBEP/CM_MGW_RT/020", type(error).__name__)
+        self.reply(status, answer)
+
+    def _command(self, path: str, arguments: dict[str, Any]) -> tuple[int, Any]:
+        """One `POST /_control/...`: (status, answer)."""
+        state = self.state
+        if path == "/_control/reset":
+            state.reset()
+        elif path == "/_control/partners":
+            return 201, {"GPART": state.add_partner(str(arguments["id"]), str(arguments.get("id_type", "CPR")))}
+        elif path == "/_control/items":
+            due = date.fromisoformat(str(arguments["due"]))
+            partner, amount, collection = (
+                str(arguments["partner"]),
+                str(arguments["amount"]),
+                arguments.get("collection"),
+            )
+            return 201, {"OPBEL": state.add_item(partner, amount, due, bool(collection))}
+        elif path == "/_control/expire_csrf":
+            state.expire_csrf()
+        elif path == "/_control/slow":
+            state.slow_seconds = float(arguments.get("seconds", 0))
+        elif path == "/_control/fault":
+            state.inject(
+                str(arguments["kind"]),
+                int(arguments.get("count", 1)),
+                float(arguments.get("value", 0)),
+                str(arguments.get("message", "")),
+                str(arguments.get("endpoint", "read")),
+            )
+        else:
+            return 404, _error_body("/IWBEP/CM_MGW_RT/021", "Ukendt kontrol")
+        return 200, {}
+
+
+class OpusDebitorServer(LoopbackServer):
+    """The simulator on a loopback port, over plain HTTP (Opus sits on the municipality's own network)."""
+
+    def __init__(self, port: int = 0, state: OpusDebitorState | None = None) -> None:
+        super().__init__(port, _Handler)
+        self.state = state or OpusDebitorState()
+
+    @property
+    def service_url(self) -> str:
+        """The receivables service's root on this server."""
+        return f"{self.url}{SERVICE_PATH}"
+
+    def settings(self) -> dict[str, str]:
+        """App settings that point the app's Opus Debitor client here."""
+        return {
+            "OPUS_DEBITOR_BASE_URL": self.url,
+            "OPUS_DEBITOR_USERNAME": self.state.username,
+            "OPUS_DEBITOR_PASSWORD": self.state.password,
+            "OPUS_DEBITOR_TIMEOUT_SECONDS": "30",
+        }
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet about a client that went away (one that timed out closes its end before the late answer)."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
