@@ -48,23 +48,21 @@ scan would take for CPR numbers.
 import copy
 import json
 import re
-import secrets
-import string
-import sys
-import threading
-import time
-from datetime import UTC, datetime
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlparse
 
-from devhost.simulators.base import JsonHandler, LoopbackServer, basic_credentials_match
+from devhost.simulators.sap_gateway import (
+    PAGE_SIZE,
+    Answer,
+    RefusalError,
+    SapGatewayHandler,
+    SapGatewayServer,
+    SapGatewayState,
+)
 
 SERVICE_PATH = "/sap/opu/kvantum/vendor/v1"
 SESSION_COOKIE = "SAP_SESSIONID_KVA_100"
 REALM = "SAP NetWeaver Application Server [KVA/100]"
 DEFAULT_ACCOUNT_GROUPS = frozenset({"LEVD", "LEVU", "LEVP", "LEVO"})
-PAGE_SIZE = 50
 
 #: LFA1's fields as the service names them (ZZPNR: the P number, a customer field; SMTP_ADDR: the e-mail).
 LFA1_FIELDS = (
@@ -110,11 +108,6 @@ IBAN_LENGTHS = {
 }
 
 
-def _letters(length: int = 32) -> str:
-    """A random token of letters only: no digit runs that a log scan could take for a CPR number."""
-    return "".join(secrets.choice(string.ascii_letters) for _ in range(length))
-
-
 def search_term(name: str) -> str:
     """SAP's MCOD1 for a NAME1: upper case, whitespace collapsed, the first 25 characters."""
     return " ".join(name.split()).upper()[:25]
@@ -131,16 +124,10 @@ def iban_valid(iban: str) -> bool:
     return int(digits) % 97 == 1
 
 
-class RefusalError(Exception):
-    """A request the service refuses with an SAP message (status, code, Danish text, the field it concerns)."""
-
-    def __init__(self, code: str, message: str, target: str = "", status: int = 400) -> None:
-        super().__init__(message)
-        self.code, self.message, self.target, self.status = code, message, target, status
-
-
-class KvantumState:
+class KvantumState(SapGatewayState):
     """The simulated Kvantum: credentials, vendors, request keys seen, CSRF sessions, requests and faults."""
+
+    write_endpoint = "create"
 
     def __init__(
         self,
@@ -149,24 +136,17 @@ class KvantumState:
         account_groups: frozenset[str] | set[str] = DEFAULT_ACCOUNT_GROUPS,
         page_size: int = PAGE_SIZE,
     ) -> None:
-        self.lock = threading.RLock()
-        self.username, self.password = username, password
-        self._configured_groups = frozenset(account_groups)
-        self.page_size = page_size
-        self.reset()
+        self._configured_groups = frozenset(account_groups)  # before the base's reset(), which reads it
+        super().__init__(username, password, page_size)
 
     def reset(self) -> None:
         """Forgets vendors, request keys, sessions, requests, faults, refusals and slowness."""
         with self.lock:
+            super().reset()
             self.account_groups: set[str] = set(self._configured_groups)
             self.vendors: dict[str, dict[str, Any]] = {}  # by LIFNR
             self.by_request_key: dict[str, str] = {}  # RequestKey -> LIFNR
-            self.sessions: dict[str, str] = {}  # session cookie -> CSRF token
-            self.requests: list[tuple[str, str]] = []  # (method, path) of every service request, on arrival
-            self.answers: list[tuple[str, str, int]] = []  # (method, path, status), when answered
-            self.faults: list[tuple[str, str, float, str]] = []  # (endpoint, kind, value, message)
             self.refusals: list[tuple[str, str]] = []  # (code, message) for the next creates
-            self.slow_seconds = 0.0
             self._created: list[str] = []
             self._next_created = 200001
             self._next_seeded = 100001
@@ -209,40 +189,12 @@ class KvantumState:
             keys = {number: key for key, number in self.by_request_key.items()}
             return [{**copy.deepcopy(self.vendors[number]), "RequestKey": keys[number]} for number in self._created]
 
-    def count(self, method: str, suffix: str) -> int:
-        """How many service requests with this method had a path ending so (e.g. "POST", "/Vendors")."""
-        with self.lock:
-            return sum(1 for m, path in self.requests if m == method and path.endswith(suffix))
-
     # --- behaviour ----------------------------------------------------------------------------------------------
-
-    def expire_csrf(self) -> None:
-        """Every SAP session ends, and with it its CSRF token (as after the session timeout)."""
-        with self.lock:
-            self.sessions.clear()
 
     def refuse_next(self, message: str, code: str = "ZKV/001") -> None:
         """The next create (with a request key not seen before) is refused with this SAP message."""
         with self.lock:
             self.refusals.append((code, message))
-
-    def inject(self, kind: str, count: int = 1, value: float = 0, message: str = "", endpoint: str = "read") -> None:
-        """The next `count` reads (any GET) or creates fail this way: "429", "timeout" or an HTTP status."""
-        if endpoint not in ("read", "create"):
-            raise ValueError(f"unknown endpoint {endpoint!r}: 'read' or 'create'")
-        if kind not in ("429", "timeout") and not kind.isdigit():
-            raise ValueError(f"unknown fault {kind!r}: '429', 'timeout' or an HTTP status")
-        with self.lock:
-            self.faults += [(endpoint, kind, value, message)] * count
-
-    def take_fault(self, endpoint: str) -> tuple[str, float, str] | None:
-        """Removes and returns the next fault for this endpoint (kind, value, message), if any."""
-        with self.lock:
-            for index, fault in enumerate(self.faults):
-                if fault[0] == endpoint:
-                    del self.faults[index]
-                    return fault[1:]
-        return None
 
     def search(self, params: dict[str, str]) -> list[dict[str, Any]]:
         """The vendors matching a query's filters, in vendor-number order."""
@@ -348,183 +300,53 @@ def _rows(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> list[dict[str,
     return [{field: str(row.get(field, "")) for field in fields} for row in rows]
 
 
-def _error_body(code: str, message: str, target: str = "") -> dict[str, Any]:
-    """SAP Gateway's error body for one message."""
-    now = datetime.now(UTC)
-    return {
-        "error": {
-            "code": code,
-            "message": {"lang": "da", "value": message},
-            "innererror": {
-                "application": {
-                    "component_id": "",
-                    "service_namespace": "/SAP/",
-                    "service_id": "ZKVANTUM_VENDOR_SRV",
-                    "service_version": "0001",
-                },
-                "transactionid": _letters(32).upper(),
-                "timestamp": now.strftime("%Y%m%d%H%M%S.") + f"{now.microsecond:06d}0",
-                "Error_Resolution": {
-                    "SAP_Transaction": "For backend administrators: use ADT feed reader /n/IWFND/ERROR_LOG",
-                    "SAP_Note": "See SAP Note 1797736 for error analysis",
-                },
-                "errordetails": [
-                    {"code": code, "message": message, "propertyref": "", "severity": "error", "target": target}
-                ],
-            },
-        }
-    }
-
-
-class _Handler(JsonHandler):
+class _Handler(SapGatewayHandler):
     """Answers the vendor service, its CSRF handshake and the control endpoints."""
 
     server: "KvantumServer"
-    protocol_version = "HTTP/1.1"
-    #: The state this request works on, taken when it arrives: a late answer (a "timeout" fault) still belongs
-    #: to the state it was made in after a test has swapped `server.state` for a fresh one.
     state: KvantumState
+    service_path = SERVICE_PATH
+    session_cookie = SESSION_COOKIE
+    realm = REALM
+    component_id = ""
+    service_id = "ZKVANTUM_VENDOR_SRV"
+    unavailable = "Tjenesten er ikke tilgængelig"
 
-    # --- plumbing -------------------------------------------------------------------------------------------
-
-    def _body(self) -> bytes:
-        """The request body (empty without Content-Length)."""
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-    def _answer(self, method: str, path: str, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        """Answers a service request and notes its status in the state."""
-        state = self.state
-        with state.lock:
-            state.answers.append((method, path, status))
-        self.reply(status, body, headers)
-
-    def _refuse(self, method: str, path: str, refusal: RefusalError, headers: dict[str, str] | None = None) -> None:
-        """Answers a refusal with SAP Gateway's error body."""
-        self._answer(method, path, refusal.status, _error_body(refusal.code, refusal.message, refusal.target), headers)
-
-    def _authenticated(self) -> bool:
-        """Whether the basic credentials are the integration user's."""
-        state = self.state
-        return basic_credentials_match(self.headers.get("Authorization", ""), state.username, state.password)
-
-    def _session(self) -> str | None:
-        """The SAP session cookie the request carries, if any."""
-        try:
-            cookie = SimpleCookie(self.headers.get("Cookie", ""))
-        except CookieError:
-            return None
-        morsel = cookie.get(SESSION_COOKIE)
-        return morsel.value if morsel else None
-
-    def _csrf_valid(self) -> bool:
-        """Whether the request carries a live session cookie and that session's CSRF token."""
-        state = self.state
-        session, token = self._session(), self.headers.get("X-CSRF-Token", "")
-        with state.lock:
-            expected = state.sessions.get(session or "")
-        return expected is not None and bool(token) and secrets.compare_digest(token, expected)
-
-    def _csrf_fetch(self) -> dict[str, str]:
-        """The headers that hand out the session's CSRF token (and a new session when there is none)."""
-        state = self.state
-        session = self._session()
-        headers: dict[str, str] = {}
-        with state.lock:
-            if session not in state.sessions:
-                session = _letters(40)
-                state.sessions[session] = _letters(24)
-                headers["Set-Cookie"] = f"{SESSION_COOKIE}={session}; path=/; HttpOnly"
-            headers["X-CSRF-Token"] = state.sessions[session]
-        return headers
-
-    # --- routes ---------------------------------------------------------------------------------------------
-
-    def _route(self, method: str) -> None:
-        """Control endpoints, then the service: slowness, faults, the answer (late for a "timeout" fault)."""
-        state = self.state = self.server.state
-        url = urlparse(self.path)
-        body = self._body()
-        if url.path.startswith("/_control/"):
-            self._control(method, url.path, body)
-            return
-        if url.path != SERVICE_PATH and not url.path.startswith(f"{SERVICE_PATH}/"):
-            self.reply(404, _error_body("/IWFND/MED/170", "Ingen service fundet for stien"))
-            return
-        path = url.path[len(SERVICE_PATH) :] or "/"
-        with state.lock:
-            state.requests.append((method, path))
-        if state.slow_seconds:
-            time.sleep(state.slow_seconds)
-        endpoint = "create" if method == "POST" else "read"
-        fault = state.take_fault(endpoint)
-        late = 0.0
-        if fault is not None:
-            kind, value, message = fault
-            if kind == "timeout":
-                late = value  # processed as normal below, answered too late
-            elif kind == "429":
-                refusal = RefusalError("/IWFND/CM_BEC/429", message or "For mange anmodninger", status=429)
-                self._refuse(method, path, refusal, {"Retry-After": str(int(value))})
-                return
-            else:
-                refusal = RefusalError(
-                    "/IWFND/CM_BEC/026", message or "Tjenesten er ikke tilgængelig", status=int(kind)
-                )
-                self._refuse(method, path, refusal)
-                return
-        status, answer, headers = self._respond(method, path, url.query, body)
-        if late:
-            time.sleep(late)
-        self._answer(method, path, status, answer, headers)
-
-    def _respond(self, method: str, path: str, query: str, body: bytes) -> tuple[int, Any, dict[str, str]]:
-        """The answer to one service request: (status, body, headers)."""
-        if not self._authenticated():
-            challenge = {"WWW-Authenticate": f'Basic realm="{REALM}"'}
-            return 401, _error_body("/IWFND/CM_CONSUMER/401", "Anmeldelse mislykkedes"), challenge
-        headers = self._csrf_fetch() if self.headers.get("X-CSRF-Token", "").lower() == "fetch" else {}
+    def _service(self, method: str, path: str, params: dict[str, str], body: bytes, headers: dict[str, str]) -> Answer:
+        """The vendor service's answer to an authenticated request: (status, body, headers)."""
         if method == "GET" and path == "/":
             return 200, {"d": {"EntitySets": ["Vendors"]}}, headers
         if method == "GET" and path == "/Vendors":
-            return 200, self._search(query), headers
+            return 200, self._search(params), headers
         if method == "POST" and path == "/Vendors":
-            if not self._csrf_valid():
-                refused = {"code": "CSRF", "message": {"lang": "da", "value": "CSRF token validation failed"}}
-                return 403, {"error": refused}, {"X-CSRF-Token": "Required"}
-            return self._create(body)
-        return 405 if path == "/Vendors" else 404, _error_body("/IWBEP/CM_MGW_RT/021", "Ressourcen findes ikke"), {}
+            return self._csrf_refused() or self._create(body)
+        return (
+            405 if path == "/Vendors" else 404,
+            self._error_body("/IWBEP/CM_MGW_RT/021", "Ressourcen findes ikke"),
+            {},
+        )
 
-    def _search(self, query: str) -> dict[str, Any]:
+    def _search(self, params: dict[str, str]) -> dict[str, Any]:
         """One page of `GET /Vendors`, with `__next` while more follow."""
-        state = self.state
-        params = {key: values[-1] for key, values in parse_qs(query, keep_blank_values=True).items()}
-        top = int(params["$top"]) if params.get("$top", "").isdigit() else state.page_size
-        skip = int(params["$skiptoken"]) if params.get("$skiptoken", "").isdigit() else 0
-        found = state.search({k: v for k, v in params.items() if k in ("stcd1", "p_number", "name")})
-        page: dict[str, Any] = {"results": [self._entity(vendor) for vendor in found[skip : skip + top]]}
-        if skip + top < len(found):
-            following = {k: v for k, v in params.items() if k != "$skiptoken"} | {"$skiptoken": str(skip + top)}
-            page["__next"] = f"{self.server.url}{SERVICE_PATH}/Vendors?{urlencode(following)}"
-        return {"d": page}
+        found = self.state.search({k: v for k, v in params.items() if k in ("stcd1", "p_number", "name")})
+        return {"d": self._page("Vendors", found, params, self._entity)}
 
-    def _create(self, body: bytes) -> tuple[int, Any, dict[str, str]]:
+    def _create(self, body: bytes) -> Answer:
         """`POST /Vendors`: 201 created, 200 for a request key seen before, or 400 with the refusal."""
-        state = self.state
         try:
             request = json.loads(body)
         except ValueError:
-            return 400, _error_body("/IWBEP/CM_MGW_RT/004", "Anmodningens indhold er ikke gyldig JSON"), {}
+            return 400, self._error_body("/IWBEP/CM_MGW_RT/004", "Anmodningens indhold er ikke gyldig JSON"), {}
         try:
-            status, vendor = state.create(request)
+            status, vendor = self.state.create(request)
         except RefusalError as refusal:
-            return refusal.status, _error_body(refusal.code, refusal.message, refusal.target), {}
+            return refusal.status, self._error_body(refusal.code, refusal.message, refusal.target), {}
         entity = self._entity(vendor)
         return status, {"d": entity}, {"Location": entity["__metadata"]["uri"]}
 
     def _entity(self, vendor: dict[str, Any]) -> dict[str, Any]:
         """A vendor as the service shows it, with OData's `__metadata`."""
-        uri = f"{self.server.url}{SERVICE_PATH}/Vendors('{vendor['LIFNR']}')"
-        return {"__metadata": {"id": uri, "uri": uri, "type": "ZKVANTUM_VENDOR_SRV.Vendor"}, **vendor}
+        return {**self._metadata("Vendors", vendor["LIFNR"], "Vendor"), **vendor}
 
     def _control(self, method: str, path: str, body: bytes) -> None:
         """The `/_control/...` endpoints for devhost users (never logged, no fault applies)."""
@@ -536,47 +358,30 @@ class _Handler(JsonHandler):
             self.reply(200, vendors)
             return
         if method != "POST":
-            self.reply(405, _error_body("/IWBEP/CM_MGW_RT/021", "Metoden understøttes ikke"))
+            self.reply(405, self._error_body("/IWBEP/CM_MGW_RT/021", "Metoden understøttes ikke"))
             return
-        if path == "/_control/reset":
-            state.reset()
-        elif path == "/_control/vendors":
+        if path == "/_control/vendors":
             try:
                 self.reply(201, state.add_vendor(**arguments))
             except ValueError as error:
-                self.reply(400, _error_body("/IWBEP/CM_MGW_RT/020", str(error)))
+                self.reply(400, self._error_body("/IWBEP/CM_MGW_RT/020", str(error)))
             return
-        elif path == "/_control/expire_csrf":
-            state.expire_csrf()
-        elif path == "/_control/slow":
-            state.slow_seconds = float(arguments.get("seconds", 0))
-        elif path == "/_control/fault":
-            state.inject(
-                str(arguments["kind"]),
-                int(arguments.get("count", 1)),
-                float(arguments.get("value", 0)),
-                str(arguments.get("message", "")),
-                str(arguments.get("endpoint", "read")),
-            )
-        elif path == "/_control/refuse_next":
+        if path == "/_control/refuse_next":
             state.refuse_next(str(arguments["message"]), str(arguments.get("code", "ZKV/001")))
-        else:
-            self.reply(404, _error_body("/IWBEP/CM_MGW_RT/021", "Ukendt kontrol"))
+        elif not self._control_common(path, arguments):
+            self.reply(404, self._error_body("/IWBEP/CM_MGW_RT/021", "Ukendt kontrol"))
             return
         self.reply(200, {})
 
 
-class KvantumServer(LoopbackServer):
+class KvantumServer(SapGatewayServer):
     """The simulator on a loopback port, over plain HTTP (Kvantum sits on the municipality's own network)."""
+
+    service_path = SERVICE_PATH
 
     def __init__(self, port: int = 0, state: KvantumState | None = None) -> None:
         super().__init__(port, _Handler)
-        self.state = state or KvantumState()
-
-    @property
-    def service_url(self) -> str:
-        """The vendor service's root on this server."""
-        return f"{self.url}{SERVICE_PATH}"
+        self.state: KvantumState = state or KvantumState()
 
     def settings(self) -> dict[str, str]:
         """App settings that point the app's Kvantum client here."""
@@ -585,9 +390,3 @@ class KvantumServer(LoopbackServer):
             "KVANTUM_USERNAME": self.state.username,
             "KVANTUM_PASSWORD": self.state.password,
         }
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Quiet about a client that went away (one that timed out closes its end before the late answer)."""
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)

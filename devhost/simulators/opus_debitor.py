@@ -39,31 +39,25 @@ Quiet: no access log and nothing else logged; partner numbers (10 digits) are CP
 import copy
 import json
 import re
-import secrets
-import string
-import sys
-import threading
-import time
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlparse
 
-from devhost.simulators.base import JsonHandler, LoopbackServer, basic_credentials_match
+from devhost.simulators.sap_gateway import (
+    PAGE_SIZE,  # noqa: F401 - still this module's public default page size
+    Answer,
+    RefusalError,
+    SapGatewayHandler,
+    SapGatewayServer,
+    SapGatewayState,
+)
 
 SERVICE_PATH = "/sap/opu/odata/opus/debitor/v1"
 SESSION_COOKIE = "SAP_SESSIONID_OPD_100"
 REALM = "SAP NetWeaver Application Server [OPD/100]"
-PAGE_SIZE = 50
 ID_TYPES = ("CPR", "CVR", "SE", "P")
 _AMOUNT = re.compile(r"[0-9]{1,13}\.[0-9]{2}")
 _CENT = Decimal("0.01")
-
-
-def _letters(length: int = 32) -> str:
-    """A random token of letters only: no digit runs that a log scan could take for a CPR number."""
-    return "".join(secrets.choice(string.ascii_letters) for _ in range(length))
 
 
 def _danish(amount: Decimal) -> str:
@@ -71,39 +65,18 @@ def _danish(amount: Decimal) -> str:
     return f"{amount:,.2f}".replace(",", "_").replace(".", ",").replace("_", ".")
 
 
-class RefusalError(Exception):
-    """A request the service refuses with an SAP message (status, code, Danish text, the field it concerns)."""
-
-    def __init__(self, code: str, message: str, target: str = "", status: int = 400) -> None:
-        super().__init__(message)
-        self.code, self.message, self.target, self.status = code, message, target, status
-
-
-class OpusDebitorState:
+class OpusDebitorState(SapGatewayState):
     """The simulated Opus Debitor: credentials, partners, items, clearings, CSRF sessions, requests and faults."""
 
-    def __init__(
-        self,
-        username: str = "devhost",
-        password: str = "devhost-secret",  # noqa: S107 - the simulator's documented local password
-        page_size: int = PAGE_SIZE,
-    ) -> None:
-        self.lock = threading.RLock()
-        self.username, self.password = username, password
-        self.page_size = page_size
-        self.reset()
+    write_endpoint = "clearing"
 
     def reset(self) -> None:
         """Forgets partners, items, clearings, sessions, requests, faults and slowness."""
         with self.lock:
+            super().reset()
             self.partners: dict[tuple[str, str], str] = {}  # (id_type, id) -> GPART
             self.items: dict[str, dict[str, Any]] = {}  # OPBEL -> item (amounts as Decimal, FAEDN a date)
             self._clearings: dict[str, dict[str, Any]] = {}  # ClaimKey -> clearing, in booking order
-            self.sessions: dict[str, str] = {}  # session cookie -> CSRF token
-            self.requests: list[tuple[str, str]] = []  # (method, path) of every service request, on arrival
-            self.answers: list[tuple[str, str, int]] = []  # (method, path, status), when answered
-            self.faults: list[tuple[str, str, float, str]] = []  # (endpoint, kind, value, message)
-            self.slow_seconds = 0.0
             self._next_partner = 1000000001
             self._next_item = 410000000001
             self._next_clearing = 510000000001
@@ -164,35 +137,7 @@ class OpusDebitorState:
         with self.lock:
             return [copy.deepcopy(clearing) for clearing in self._clearings.values()]
 
-    def count(self, method: str, suffix: str) -> int:
-        """How many service requests with this method had a path ending so (e.g. "POST", "/Clearings")."""
-        with self.lock:
-            return sum(1 for m, path in self.requests if m == method and path.endswith(suffix))
-
     # --- behaviour ----------------------------------------------------------------------------------------------
-
-    def expire_csrf(self) -> None:
-        """Every SAP session ends, and with it its CSRF token (as after the session timeout)."""
-        with self.lock:
-            self.sessions.clear()
-
-    def inject(self, kind: str, count: int = 1, value: float = 0, message: str = "", endpoint: str = "read") -> None:
-        """The next `count` reads (any GET) or clearings fail this way: "429", "timeout" or an HTTP status."""
-        if endpoint not in ("read", "clearing"):
-            raise ValueError(f"unknown endpoint {endpoint!r}: 'read' or 'clearing'")
-        if kind not in ("429", "timeout") and not kind.isdigit():
-            raise ValueError(f"unknown fault {kind!r}: '429', 'timeout' or an HTTP status")
-        with self.lock:
-            self.faults += [(endpoint, kind, value, message)] * count
-
-    def take_fault(self, endpoint: str) -> tuple[str, float, str] | None:
-        """Removes and returns the next fault for this endpoint (kind, value, message), if any."""
-        with self.lock:
-            for index, fault in enumerate(self.faults):
-                if fault[0] == endpoint:
-                    del self.faults[index]
-                    return fault[1:]
-        return None
 
     def find_partner(self, partner_id: str, id_type: str) -> str | None:
         """The GPART with this identification, if any."""
@@ -275,133 +220,27 @@ class OpusDebitorState:
         return partner, amount, items
 
 
-def _error_body(code: str, message: str, target: str = "") -> dict[str, Any]:
-    """SAP Gateway's error body."""
-    now = datetime.now(UTC)
-    return {
-        "error": {
-            "code": code,
-            "message": {"lang": "da", "value": message},
-            "innererror": {
-                "application": {
-                    "component_id": "FI-CA",
-                    "service_namespace": "/SAP/",
-                    "service_id": "ZOPUS_DEBITOR_SRV",
-                    "service_version": "0001",
-                },
-                "transactionid": _letters(32).upper(),
-                "timestamp": now.strftime("%Y%m%d%H%M%S.") + f"{now.microsecond:06d}0",
-                "Error_Resolution": {
-                    "SAP_Transaction": "For backend administrators: use ADT feed reader /n/IWFND/ERROR_LOG",
-                    "SAP_Note": "See SAP Note 1797736 for error analysis",
-                },
-                "errordetails": [
-                    {"code": code, "message": message, "propertyref": "", "severity": "error", "target": target}
-                ],
-            },
-        }
-    }
-
-
-class _Handler(JsonHandler):
+class _Handler(SapGatewayHandler):
     """Answers the receivables service, its CSRF handshake and the control endpoints."""
 
     server: "OpusDebitorServer"
-    protocol_version = "HTTP/1.1"
-    #: The state this request works on, taken when it arrives: a late answer still belongs to it.
     state: OpusDebitorState
+    service_path = SERVICE_PATH
+    session_cookie = SESSION_COOKIE
+    realm = REALM
+    component_id = "FI-CA"
+    service_id = "ZOPUS_DEBITOR_SRV"
+    unavailable = "Ikke tilgængelig"
 
-    def _body(self) -> bytes:
-        """The request body (empty without Content-Length)."""
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-    def _answer(self, method: str, path: str, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        """Answers a service request and notes its status in the state."""
-        with self.state.lock:
-            self.state.answers.append((method, path, status))
-        self.reply(status, body, headers)
-
-    def _session(self) -> str | None:
-        """The SAP session cookie the request carries, if any."""
-        try:
-            cookie = SimpleCookie(self.headers.get("Cookie", ""))
-        except CookieError:
-            return None
-        morsel = cookie.get(SESSION_COOKIE)
-        return morsel.value if morsel else None
-
-    def _csrf_valid(self) -> bool:
-        """Whether the request carries a live session cookie and that session's CSRF token."""
-        session, token = self._session(), self.headers.get("X-CSRF-Token", "")
-        with self.state.lock:
-            expected = self.state.sessions.get(session or "")
-        return expected is not None and bool(token) and secrets.compare_digest(token, expected)
-
-    def _csrf_fetch(self) -> dict[str, str]:
-        """The headers that hand out the session's CSRF token (and a new session when there is none)."""
-        state = self.state
-        session = self._session()
-        headers: dict[str, str] = {}
-        with state.lock:
-            if session not in state.sessions:
-                session = _letters(40)
-                state.sessions[session] = _letters(24)
-                headers["Set-Cookie"] = f"{SESSION_COOKIE}={session}; path=/; HttpOnly"
-            headers["X-CSRF-Token"] = state.sessions[session]
-        return headers
-
-    def _route(self, method: str) -> None:
-        """Control endpoints, then the service: slowness, faults, the answer (late for a "timeout" fault)."""
-        state = self.state = self.server.state
-        url = urlparse(self.path)
-        body = self._body()
-        if url.path.startswith("/_control/"):
-            self._control(method, url.path, body)
-            return
-        if url.path != SERVICE_PATH and not url.path.startswith(f"{SERVICE_PATH}/"):
-            self.reply(404, _error_body("/IWFND/MED/170", "Ingen service fundet for stien"))
-            return
-        path = url.path[len(SERVICE_PATH) :] or "/"
-        with state.lock:
-            state.requests.append((method, path))
-        if state.slow_seconds:
-            time.sleep(state.slow_seconds)
-        fault = state.take_fault("clearing" if method == "POST" else "read")
-        late = 0.0
-        if fault is not None:
-            kind, value, message = fault
-            if kind == "timeout":
-                late = value  # processed as normal below, answered too late
-            elif kind == "429":
-                body_429 = _error_body("/IWFND/CM_BEC/429", message or "For mange anmodninger")
-                self._answer(method, path, 429, body_429, {"Retry-After": str(int(value))})
-                return
-            else:
-                self._answer(method, path, int(kind), _error_body("/IWFND/CM_BEC/026", message or "Ikke tilgængelig"))
-                return
-        status, answer, headers = self._respond(method, path, url.query, body)
-        if late:
-            time.sleep(late)
-        self._answer(method, path, status, answer, headers)
-
-    def _respond(self, method: str, path: str, query: str, body: bytes) -> tuple[int, Any, dict[str, str]]:
-        """The answer to one service request: (status, body, headers)."""
-        state = self.state
-        if not basic_credentials_match(self.headers.get("Authorization", ""), state.username, state.password):
-            challenge = {"WWW-Authenticate": f'Basic realm="{REALM}"'}
-            return 401, _error_body("/IWFND/CM_CONSUMER/401", "Anmeldelse mislykkedes"), challenge
-        headers = self._csrf_fetch() if self.headers.get("X-CSRF-Token", "").lower() == "fetch" else {}
-        params = {key: values[-1] for key, values in parse_qs(query, keep_blank_values=True).items()}
+    def _service(self, method: str, path: str, params: dict[str, str], body: bytes, headers: dict[str, str]) -> Answer:
+        """The receivables service's answer to an authenticated request: (status, body, headers)."""
         if method == "GET" and path in ("/", "/BusinessPartners"):
             return 200, self._read(path, params), headers
         if method == "GET" and path == "/OpenItems":
             return self._open_items(params, headers)
         if method == "POST" and path == "/Clearings":
-            if not self._csrf_valid():
-                refused = {"code": "CSRF", "message": {"lang": "da", "value": "CSRF token validation failed"}}
-                return 403, {"error": refused}, {"X-CSRF-Token": "Required"}
-            return self._clear(body)
-        return 404, _error_body("/IWBEP/CM_MGW_RT/021", "Ressourcen findes ikke"), {}
+            return self._csrf_refused() or self._clear(body)
+        return 404, self._error_body("/IWBEP/CM_MGW_RT/021", "Ressourcen findes ikke"), {}
 
     def _read(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         """The service document, or `GET /BusinessPartners`: the partner with the identification, if any."""
@@ -410,44 +249,35 @@ class _Handler(JsonHandler):
         found = self.state.find_partner(params.get("partner_id", ""), params.get("id_type", ""))
         return {"d": {"results": [{"GPART": found, "TYPE": params.get("id_type", "")}] if found else []}}
 
-    def _open_items(self, params: dict[str, str], headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+    def _open_items(self, params: dict[str, str], headers: dict[str, str]) -> Answer:
         """One page of `GET /OpenItems`, with `__next` while more follow."""
-        state = self.state
         try:
             key_date = datetime.strptime(params.get("due_before", ""), "%Y%m%d").date()
         except ValueError:
-            return 400, _error_body("/IWBEP/CM_MGW_RT/022", "due_before skal være en dato (ÅÅÅÅMMDD)"), {}
-        top = int(params["$top"]) if params.get("$top", "").isdigit() else state.page_size
-        skip = int(params["$skiptoken"]) if params.get("$skiptoken", "").isdigit() else 0
-        found = state.open_items(params.get("partner", ""), key_date)
-        page: dict[str, Any] = {"results": [self._item(item) for item in found[skip : skip + top]]}
-        if skip + top < len(found):
-            following = {k: v for k, v in params.items() if k != "$skiptoken"} | {"$skiptoken": str(skip + top)}
-            page["__next"] = f"{self.server.url}{SERVICE_PATH}/OpenItems?{urlencode(following)}"
-        return 200, {"d": page}, headers
+            return 400, self._error_body("/IWBEP/CM_MGW_RT/022", "due_before skal være en dato (ÅÅÅÅMMDD)"), {}
+        found = self.state.open_items(params.get("partner", ""), key_date)
+        return 200, {"d": self._page("OpenItems", found, params, self._item)}, headers
 
     def _item(self, item: dict[str, Any]) -> dict[str, Any]:
         """An item as the service shows it: OData's `__metadata`, amounts and dates as SAP's strings."""
-        uri = f"{self.server.url}{SERVICE_PATH}/OpenItems('{item['OPBEL']}')"
         shown = {**item, "BETRH": f"{item['BETRH']:.2f}", "BETRW": f"{item['BETRW']:.2f}"}
         shown["FAEDN"] = item["FAEDN"].strftime("%Y%m%d")
-        return {"__metadata": {"id": uri, "uri": uri, "type": "ZOPUS_DEBITOR_SRV.OpenItem"}, **shown}
+        return {**self._metadata("OpenItems", item["OPBEL"], "OpenItem"), **shown}
 
-    def _clear(self, body: bytes) -> tuple[int, Any, dict[str, str]]:
+    def _clear(self, body: bytes) -> Answer:
         """`POST /Clearings`: 201 booked, 200 for a claim key seen before, or 400 with the refusal."""
         try:
             request = json.loads(body)
         except ValueError:
-            return 400, _error_body("/IWBEP/CM_MGW_RT/004", "Anmodningens indhold er ikke gyldig JSON"), {}
+            return 400, self._error_body("/IWBEP/CM_MGW_RT/004", "Anmodningens indhold er ikke gyldig JSON"), {}
         try:
             status, clearing = self.state.clear(request)
         except (RefusalError, InvalidOperation) as refusal:
             if isinstance(refusal, InvalidOperation):
                 refusal = RefusalError("ZOPUS/001", "Beløbet skal være positivt med to decimaler", "Amount")
-            return refusal.status, _error_body(refusal.code, refusal.message, refusal.target), {}
-        uri = f"{self.server.url}{SERVICE_PATH}/Clearings('{clearing['AUGBL']}')"
-        entity = {"__metadata": {"id": uri, "uri": uri, "type": "ZOPUS_DEBITOR_SRV.Clearing"}, **clearing}
-        return status, {"d": entity}, {"Location": uri}
+            return refusal.status, self._error_body(refusal.code, refusal.message, refusal.target), {}
+        entity = {**self._metadata("Clearings", clearing["AUGBL"], "Clearing"), **clearing}
+        return status, {"d": entity}, {"Location": entity["__metadata"]["uri"]}
 
     def _control(self, method: str, path: str, body: bytes) -> None:
         """The `/_control/...` endpoints for devhost users (never logged, no fault applies)."""
@@ -462,22 +292,20 @@ class _Handler(JsonHandler):
             self.reply(200, state.clearings())
             return
         if method != "POST":
-            self.reply(405, _error_body("/IWBEP/CM_MGW_RT/021", "Metoden understøttes ikke"))
+            self.reply(405, self._error_body("/IWBEP/CM_MGW_RT/021", "Metoden understøttes ikke"))
             return
         try:
             status, answer = self._command(path, arguments)
         except (KeyError, ValueError, InvalidOperation) as error:
-            status, answer = 400, _error_body("/IWBEP/CM_MGW_RT/020", type(error).__name__)
+            status, answer = 400, self._error_body("/IWBEP/CM_MGW_RT/020", type(error).__name__)
         self.reply(status, answer)
 
     def _command(self, path: str, arguments: dict[str, Any]) -> tuple[int, Any]:
         """One `POST /_control/...`: (status, answer)."""
         state = self.state
-        if path == "/_control/reset":
-            state.reset()
-        elif path == "/_control/partners":
+        if path == "/_control/partners":
             return 201, {"GPART": state.add_partner(str(arguments["id"]), str(arguments.get("id_type", "CPR")))}
-        elif path == "/_control/items":
+        if path == "/_control/items":
             due = date.fromisoformat(str(arguments["due"]))
             partner, amount, collection = (
                 str(arguments["partner"]),
@@ -485,34 +313,19 @@ class _Handler(JsonHandler):
                 arguments.get("collection"),
             )
             return 201, {"OPBEL": state.add_item(partner, amount, due, bool(collection))}
-        elif path == "/_control/expire_csrf":
-            state.expire_csrf()
-        elif path == "/_control/slow":
-            state.slow_seconds = float(arguments.get("seconds", 0))
-        elif path == "/_control/fault":
-            state.inject(
-                str(arguments["kind"]),
-                int(arguments.get("count", 1)),
-                float(arguments.get("value", 0)),
-                str(arguments.get("message", "")),
-                str(arguments.get("endpoint", "read")),
-            )
-        else:
-            return 404, _error_body("/IWBEP/CM_MGW_RT/021", "Ukendt kontrol")
+        if not self._control_common(path, arguments):
+            return 404, self._error_body("/IWBEP/CM_MGW_RT/021", "Ukendt kontrol")
         return 200, {}
 
 
-class OpusDebitorServer(LoopbackServer):
+class OpusDebitorServer(SapGatewayServer):
     """The simulator on a loopback port, over plain HTTP (Opus sits on the municipality's own network)."""
+
+    service_path = SERVICE_PATH
 
     def __init__(self, port: int = 0, state: OpusDebitorState | None = None) -> None:
         super().__init__(port, _Handler)
-        self.state = state or OpusDebitorState()
-
-    @property
-    def service_url(self) -> str:
-        """The receivables service's root on this server."""
-        return f"{self.url}{SERVICE_PATH}"
+        self.state: OpusDebitorState = state or OpusDebitorState()
 
     def settings(self) -> dict[str, str]:
         """App settings that point the app's Opus Debitor client here."""
@@ -522,9 +335,3 @@ class OpusDebitorServer(LoopbackServer):
             "OPUS_DEBITOR_PASSWORD": self.state.password,
             "OPUS_DEBITOR_TIMEOUT_SECONDS": "30",
         }
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Quiet about a client that went away (one that timed out closes its end before the late answer)."""
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)

@@ -33,19 +33,13 @@ between, and every failed logon counts towards SAP locking the integration user.
 Exception texts are redacted; note that a vendor number (10 digits) is CPR-shaped and is redacted with them.
 """
 
-import base64
 import re
-import time
-from collections.abc import Callable
 from functools import cache
-from threading import Lock
 from typing import Any
-from urllib.parse import parse_qsl, urljoin, urlsplit
 
-import requests
 from pydantic import ConfigDict, Field, ValidationError
 
-from shared.connectors.http import RetryPolicy, send
+from shared.connectors.sap_gateway import SapGatewayClient
 from shared.logs import get_logger
 from shared.models import BoundaryModel
 from shared.personal_data import redact
@@ -54,8 +48,6 @@ from shared.settings import get_settings
 SERVICE_PATH = "/sap/opu/kvantum/vendor/v1"
 #: Length of SAP's search term MCOD1 (LFA1-MCOD1 is CHAR 25).
 SEARCH_TERM_LENGTH = 25
-# Kvantum's rate limiter answers 429 before processing; a 503 may come from the web dispatcher after it.
-_REFUSED = frozenset({429})
 _log = get_logger("ks.connectors.kvantum")
 
 
@@ -84,10 +76,6 @@ class KvantumRefusalError(Exception):
         super().__init__(redact(f"Kvantum afviste kreditoren ({code}): {message}"))
         self.code = code
         self.message = redact(message)
-
-
-class _CsrfRequiredError(Exception):
-    """Kvantum refused a POST's CSRF token (403, `X-CSRF-Token: Required`): fetch a new one and repeat."""
 
 
 # --- models ---------------------------------------------------------------------------------------------------
@@ -196,31 +184,14 @@ def search_term(name: str) -> str:
 # --- the client -----------------------------------------------------------------------------------------------
 
 
-class KvantumClient:
+class KvantumClient(SapGatewayClient):
     """The vendor master service of one Kvantum system, safe to share between threads."""
 
-    def __init__(
-        self,
-        base_url: str,
-        username: str,
-        password: str,
-        *,
-        timeout: float = 30.0,
-        max_retries: int = 4,
-        backoff_seconds: float = 0.5,
-        max_wait_seconds: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.base_url = base_url.rstrip("/").removesuffix(SERVICE_PATH) + SERVICE_PATH
-        self.timeout = timeout
-        # user:password in UTF-8, base64: the same header on every request (SAP keeps no state the client needs).
-        self._basic = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-        self._policy = RetryPolicy(
-            "Kvantum", max_retries, backoff_seconds, max_wait_seconds, sleep=sleep, refused=_REFUSED
-        )
-        self._session = requests.Session()  # keeps the SAP session cookie the CSRF token belongs to
-        self._csrf_token: str | None = None
-        self._csrf_lock = Lock()
+    service_path = SERVICE_PATH
+    service_noun = "the vendor service"
+    retry_name = "Kvantum"
+    error = KvantumError
+    refusal = KvantumRefusalError
 
     # --- reads ----------------------------------------------------------------------------------------------
 
@@ -247,31 +218,7 @@ class KvantumClient:
 
     def _vendors(self, params: dict[str, str]) -> list[Vendor]:
         """The vendors of a query, every page collected by following `__next`."""
-        records: list[dict[str, Any]] = []
-        path, query = "/Vendors", list(params.items())
-        seen: set[str] = set()
-        while True:
-            body = _json(self._send("GET", path, params=query))
-            page = body.get("d")
-            if not isinstance(page, dict) or not isinstance(page.get("results"), list):
-                raise KvantumError(200, f"GET {path}: the answer has no d.results")
-            records += page["results"]
-            next_link = page.get("__next")
-            if not next_link:
-                break
-            if next_link in seen:  # a service that keeps sending the same page would never end
-                raise KvantumError(200, f"GET {path}: __next does not advance")
-            seen.add(next_link)
-            path, query = self._relative(str(next_link))
-        return [_vendor(record) for record in records]
-
-    def _relative(self, link: str) -> tuple[str, list[tuple[str, str]]]:
-        """A `__next` link as a path under the service root and its query, to be sent to the configured host."""
-        parts = urlsplit(urljoin(f"{self.base_url}/Vendors", link))
-        root = urlsplit(self.base_url).path
-        if not parts.path.startswith(f"{root}/"):
-            raise KvantumError(200, "__next points outside the vendor service")
-        return parts.path.removeprefix(root), parse_qsl(parts.query, keep_blank_values=True)
+        return [_vendor(record) for record in self._results("/Vendors", list(params.items()))]
 
     # --- create ---------------------------------------------------------------------------------------------
 
@@ -284,7 +231,7 @@ class KvantumClient:
         """
         response = self._post("/Vendors", vendor.to_sap())
         try:
-            created = _vendor(_json(response)["d"])
+            created = _vendor(self._json(response)["d"])
         except KeyError:
             raise KvantumError(response.status_code, "POST /Vendors: the answer has no d") from None
         # No vendor number in the log: it is 10 digits, which the personal-data scan takes for a CPR number.
@@ -293,108 +240,6 @@ class KvantumClient:
         else:
             _log.info("Kvantum already had the vendor of this request key (%d)", response.status_code)
         return created
-
-    def _post(self, path: str, body: dict[str, Any]) -> requests.Response:
-        """A POST with the session's CSRF token; a token Kvantum no longer accepts is replaced once."""
-        token = self._csrf(None)
-        try:
-            return self._send("POST", path, headers={"X-CSRF-Token": token}, json=body)
-        except _CsrfRequiredError:
-            pass  # the SAP session expired; Kvantum refused before processing, so repeating is safe
-        token = self._csrf(token)
-        try:
-            return self._send("POST", path, headers={"X-CSRF-Token": token}, json=body)
-        except _CsrfRequiredError:
-            raise KvantumError(403, "CSRF token validation failed, also with a fresh token") from None
-
-    def _csrf(self, rejected: str | None) -> str:
-        """The session's CSRF token, fetched when there is none or when Kvantum has rejected the one given."""
-        with self._csrf_lock:
-            # Fetch only while the token is missing or still the rejected one: another thread may have renewed it.
-            if self._csrf_token is None or self._csrf_token == rejected:
-                response = self._send("GET", "/", headers={"X-CSRF-Token": "Fetch"})
-                token = response.headers.get("X-CSRF-Token", "")
-                if not token or token.lower() == "required":
-                    raise KvantumError(response.status_code, "no CSRF token in the answer to the fetch")
-                self._csrf_token = token
-            return self._csrf_token
-
-    # --- transport ------------------------------------------------------------------------------------------
-
-    def _credential(self, rejected: str | None) -> str:
-        """The basic credential; a rejected one is reported, not repeated (SAP locks users after failed logons)."""
-        if rejected is not None:
-            raise KvantumError(401, "the user or password was refused")
-        return self._basic
-
-    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """One request to the service under the retry policy; the first answer below 400."""
-        answer = _ErrorAnswer(method, path)
-        return send(
-            self._session,
-            method,
-            self.base_url,
-            path,
-            token=self._credential,
-            error=answer.error,
-            message=answer.message,
-            policy=self._policy,
-            timeout=self.timeout,
-            auth_scheme="Basic",
-            **kwargs,
-        )
-
-
-class _ErrorAnswer:
-    """Reads an error answer for `send`, which hands the error factory only a status and a text.
-
-    `message` sees the response and notes what `error` needs to choose the exception: the SAP message code
-    and whether the answer asks for a CSRF token.
-    """
-
-    def __init__(self, method: str, path: str) -> None:
-        self.method, self.path = method, path
-        self.code = ""
-        self.csrf_required = False
-
-    def message(self, response: requests.Response) -> str:
-        """SAP's message text from an error answer (noting its code), else the start of the text."""
-        self.csrf_required = (
-            response.status_code == 403 and response.headers.get("X-CSRF-Token", "").lower() == "required"
-        )
-        try:
-            error = response.json()["error"]
-            self.code = str(error.get("code") or "")
-            message = error.get("message")
-            return str(message.get("value", "") if isinstance(message, dict) else message or "")
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return response.text[:500]
-
-    def error(self, status: int | None, text: str) -> Exception:
-        """The exception for a failed request: a CSRF refusal, Kvantum refusing the record, or technical."""
-        if status == 403 and self.csrf_required:
-            return _CsrfRequiredError()
-        # Only an application message refuses a record; the Gateway framework's own codes (/IWBEP/..., /IWCOR/...)
-        # mean the request was malformed, which is this program's fault, not the requester's.
-        if status == 400 and self.method == "POST" and _APPLICATION_CODE.match(self.code):
-            return KvantumRefusalError(self.code, text)
-        detail = f"{self.code}: {text}" if self.code else text
-        return KvantumError(status, f"{self.method} {self.path}: {detail}" if status is not None else text)
-
-
-#: An SAP application message: message class and number, e.g. F2/173 or AD/204 (not /IWBEP/CM_MGW_RT/020).
-_APPLICATION_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_]{0,19}/[0-9]{3}$")
-
-
-def _json(response: requests.Response) -> dict[str, Any]:
-    """The JSON object of an answer below 400, or a technical error when it is not one."""
-    try:
-        body = response.json()
-    except ValueError:
-        raise KvantumError(response.status_code, "the answer is not JSON") from None
-    if not isinstance(body, dict):
-        raise KvantumError(response.status_code, "the answer is not a JSON object")
-    return body
 
 
 def _vendor(record: Any) -> Vendor:

@@ -29,35 +29,26 @@ digits, which `redact` does not catch - is masked as well; the models keep docum
 of their `repr`, so logging a model leaks neither.
 """
 
-import base64
 import re
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
-from threading import Lock
 from typing import Any
-from urllib.parse import parse_qsl, urljoin, urlsplit
 
-import requests
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.connectors.http import RetryPolicy, send
+from shared.connectors.sap_gateway import SapGatewayClient
 from shared.logs import get_logger
 from shared.models import BoundaryModel
 from shared.personal_data import redact
 
 SERVICE_PATH = "/sap/opu/odata/opus/debitor/v1"
 ID_TYPES = frozenset({"CPR", "CVR", "SE", "P"})
-# The rate limiter answers 429 before processing; a 503 may come from the web dispatcher after it.
-_REFUSED = frozenset({429})
 #: A run of 11 or more digits: a document number (OPBEL, AUGBL: 12) or longer; CPR-shaped ones `redact` handles.
 _LONG_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]{11,}(?![0-9])")
 _DOCUMENT_NUMBER = re.compile(r"[0-9]{1,12}")
-#: An SAP application message: message class and number, e.g. ZOPUS/010 (not /IWBEP/CM_MGW_RT/020).
-_APPLICATION_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_]{0,19}/[0-9]{3}$")
 _log = get_logger("ks.connectors.opus_debitor")
 
 
@@ -81,10 +72,6 @@ class OpusDebitorRefusalError(Exception):
         super().__init__(mask(f"Opus Debitor afviste udligningen ({code}): {message}"))
         self.code = code
         self.message = mask(message)
-
-
-class _CsrfRequiredError(Exception):
-    """Opus Debitor refused a POST's CSRF token (403, `X-CSRF-Token: Required`): fetch a new one and repeat."""
 
 
 # --- models ---------------------------------------------------------------------------------------------------
@@ -185,30 +172,14 @@ def _amount_text(amount: Decimal) -> str:
 # --- the client -----------------------------------------------------------------------------------------------
 
 
-class OpusDebitorClient:
+class OpusDebitorClient(SapGatewayClient):
     """The receivables service of one Opus Debitor system, safe to share between threads."""
 
-    def __init__(
-        self,
-        base_url: str,
-        username: str,
-        password: str,
-        *,
-        timeout: float = 30.0,
-        max_retries: int = 4,
-        backoff_seconds: float = 0.5,
-        max_wait_seconds: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.base_url = base_url.rstrip("/").removesuffix(SERVICE_PATH) + SERVICE_PATH
-        self.timeout = timeout
-        self._basic = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-        self._policy = RetryPolicy(
-            "Opus_Debitor", max_retries, backoff_seconds, max_wait_seconds, sleep=sleep, refused=_REFUSED
-        )
-        self._session = requests.Session()  # keeps the SAP session cookie the CSRF token belongs to
-        self._csrf_token: str | None = None
-        self._csrf_lock = Lock()
+    service_path = SERVICE_PATH
+    service_noun = "the receivables service"
+    retry_name = "Opus_Debitor"
+    error = OpusDebitorError
+    refusal = OpusDebitorRefusalError
 
     # --- reads ----------------------------------------------------------------------------------------------
 
@@ -240,32 +211,6 @@ class OpusDebitorClient:
                 raise OpusDebitorError(200, "an open item in the answer is malformed") from None
         return items
 
-    def _results(self, path: str, query: list[tuple[str, str]]) -> list[Any]:
-        """The `d.results` of a query, every page collected by following `__next`."""
-        records: list[Any] = []
-        seen: set[str] = set()
-        while True:
-            body = _json(self._send("GET", path, params=query))
-            page = body.get("d")
-            if not isinstance(page, dict) or not isinstance(page.get("results"), list):
-                raise OpusDebitorError(200, f"GET {path}: the answer has no d.results")
-            records += page["results"]
-            next_link = page.get("__next")
-            if not next_link:
-                return records
-            if next_link in seen:  # a service that keeps sending the same page would never end
-                raise OpusDebitorError(200, f"GET {path}: __next does not advance")
-            seen.add(str(next_link))
-            path, query = self._relative(str(next_link), path)
-
-    def _relative(self, link: str, path: str) -> tuple[str, list[tuple[str, str]]]:
-        """A `__next` link as a path under the service root and its query, to be sent to the configured host."""
-        parts = urlsplit(urljoin(f"{self.base_url}{path}", link))
-        root = urlsplit(self.base_url).path
-        if not parts.path.startswith(f"{root}/"):
-            raise OpusDebitorError(200, "__next points outside the receivables service")
-        return parts.path.removeprefix(root), parse_qsl(parts.query, keep_blank_values=True)
-
     # --- clearing -------------------------------------------------------------------------------------------
 
     def clear(self, claim_key: str, partner: str, amount: Decimal, item_numbers: Iterable[str]) -> Clearing:
@@ -289,7 +234,7 @@ class OpusDebitorClient:
             "Items": items,
         }
         response = self._post("/Clearings", body)
-        record = _json(response).get("d")
+        record = self._json(response).get("d")
         if not isinstance(record, dict):
             raise OpusDebitorError(response.status_code, "POST /Clearings: the answer has no d")
         try:
@@ -302,98 +247,6 @@ class OpusDebitorClient:
         else:
             _log.info("Opus Debitor booked a clearing of %s against %d items", clearing.amount, len(clearing.items))
         return clearing
-
-    def _post(self, path: str, body: dict[str, Any]) -> requests.Response:
-        """A POST with the session's CSRF token; a token Opus Debitor no longer accepts is replaced once."""
-        token = self._csrf(None)
-        try:
-            return self._send("POST", path, headers={"X-CSRF-Token": token}, json=body)
-        except _CsrfRequiredError:
-            pass  # the SAP session expired; SAP refused before processing, so repeating is safe
-        token = self._csrf(token)
-        try:
-            return self._send("POST", path, headers={"X-CSRF-Token": token}, json=body)
-        except _CsrfRequiredError:
-            raise OpusDebitorError(403, "CSRF token validation failed, also with a fresh token") from None
-
-    def _csrf(self, rejected: str | None) -> str:
-        """The session's CSRF token, fetched when there is none or when the service rejected the one given."""
-        with self._csrf_lock:
-            if self._csrf_token is None or self._csrf_token == rejected:
-                response = self._send("GET", "/", headers={"X-CSRF-Token": "Fetch"})
-                token = response.headers.get("X-CSRF-Token", "")
-                if not token or token.lower() == "required":
-                    raise OpusDebitorError(response.status_code, "no CSRF token in the answer to the fetch")
-                self._csrf_token = token
-            return self._csrf_token
-
-    # --- transport ------------------------------------------------------------------------------------------
-
-    def _credential(self, rejected: str | None) -> str:
-        """The basic credential; a rejected one is reported, not repeated (SAP locks users after failed logons)."""
-        if rejected is not None:
-            raise OpusDebitorError(401, "the user or password was refused")
-        return self._basic
-
-    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """One request to the service under the retry policy; the first answer below 400."""
-        answer = _ErrorAnswer(method, path)
-        return send(
-            self._session,
-            method,
-            self.base_url,
-            path,
-            token=self._credential,
-            error=answer.error,
-            message=answer.message,
-            policy=self._policy,
-            timeout=self.timeout,
-            auth_scheme="Basic",
-            **kwargs,
-        )
-
-
-class _ErrorAnswer:
-    """Reads an error answer for `send`, noting the SAP message code and whether a CSRF token is asked for."""
-
-    def __init__(self, method: str, path: str) -> None:
-        self.method, self.path = method, path
-        self.code = ""
-        self.csrf_required = False
-
-    def message(self, response: requests.Response) -> str:
-        """SAP's message text from an error answer (noting its code), else the start of the text."""
-        self.csrf_required = (
-            response.status_code == 403 and response.headers.get("X-CSRF-Token", "").lower() == "required"
-        )
-        try:
-            error = response.json()["error"]
-            self.code = str(error.get("code") or "")
-            message = error.get("message")
-            return str(message.get("value", "") if isinstance(message, dict) else message or "")
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return response.text[:500]
-
-    def error(self, status: int | None, text: str) -> Exception:
-        """The exception for a failed request: a CSRF refusal, a refused clearing, or technical."""
-        if status == 403 and self.csrf_required:
-            return _CsrfRequiredError()
-        # Only an application message refuses a clearing; the Gateway framework's own codes mean a malformed request.
-        if status == 400 and self.method == "POST" and _APPLICATION_CODE.match(self.code):
-            return OpusDebitorRefusalError(self.code, text)
-        detail = f"{self.code}: {text}" if self.code else text
-        return OpusDebitorError(status, f"{self.method} {self.path}: {detail}" if status is not None else text)
-
-
-def _json(response: requests.Response) -> dict[str, Any]:
-    """The JSON object of an answer below 400, or a technical error when it is not one."""
-    try:
-        body = response.json()
-    except ValueError:
-        raise OpusDebitorError(response.status_code, "the answer is not JSON") from None
-    if not isinstance(body, dict):
-        raise OpusDebitorError(response.status_code, "the answer is not a JSON object")
-    return body
 
 
 # --- settings and the app's client ------------------------------------------------------------------------------
