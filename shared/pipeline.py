@@ -15,11 +15,12 @@ Delivery is at least once, and a host can die between any two calls. Three guard
 - side effects are keyed by `WorkItem.key`, so work repeated after a crash repeats nothing outside.
 """
 
+import itertools
 import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -31,7 +32,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from shared import config, handoff, ledger, mail, storage
 from shared.events import Event, emit
 from shared.logs import get_logger, log_context, redacted_errors
-from shared.messages import ItemRef, StepMessage, chunked, fit_to_queue, single, to_json_line
+from shared.messages import ItemRef, StepMessage, fit_to_queue, single, to_json_line
 from shared.outcomes import REASON_CODE_PATTERN, TECHNICAL_FAILURE, TECHNICAL_FAILURE_TEXT, TERMINAL, ItemStatus
 from shared.personal_data import contains_cpr, digest, redact
 from shared.settings import get_settings
@@ -158,6 +159,32 @@ class Chain:
         `items` must be the same every time the same run_key is started (a blob read at its ETag; a pull
         source snapshots what it read before calling this), because an interrupted intake is simply redone.
         """
+        return self.start_streamed_run(
+            trigger=trigger,
+            source=source,
+            run_key=run_key,
+            items=lambda: items,
+            expected_items=len(items),
+            expected_amount=sum((item.amount or Decimal(0) for item in items), Decimal(0)),
+            started_at=started_at,
+        )
+
+    def start_streamed_run(
+        self,
+        *,
+        trigger: str,
+        source: str,
+        run_key: str,
+        items: Callable[[], Iterable[NewItem]],
+        expected_items: int,
+        expected_amount: Decimal,
+        started_at: datetime | None = None,
+    ) -> str:
+        """`start_run` for a source too large to hold: `items()` yields the items afresh (a blob read again at
+        its ETag), one chunk in memory at a time; the control totals come from the caller's first pass.
+
+        An intake that yields more items than it counted fails; fewer leaves the run unreconciled.
+        """
         settings = get_settings()
         started = started_at or datetime.now(UTC)
         run_id = ledger.claim_source(self.automation, run_key, ledger.new_run_id(self.automation, started, run_key))
@@ -170,9 +197,9 @@ class Chain:
                     source=redact(source),
                     started_at=ledger.run_started_at(run_id),
                     status=ledger.RunStatus.INTAKE,
-                    expected_items=len(items),
-                    expected_amount=sum((item.amount or Decimal(0) for item in items), Decimal(0)),
-                    buckets=ledger.bucket_count(len(items), settings.items_per_bucket),
+                    expected_items=expected_items,
+                    expected_amount=expected_amount,
+                    buckets=ledger.bucket_count(expected_items, settings.items_per_bucket),
                     chunk_size=settings.chunk_size,
                     code_version=settings.code_version,
                     config_version=config.rules().in_force(ledger.run_started_at(run_id)).version,
@@ -182,22 +209,24 @@ class Chain:
                 _log.info("source already has run %s; nothing to do", run_id)
                 return run_id
             # A resumed intake keeps the first attempt's layout (chunk size, buckets), whatever settings say now.
-            self._create_items(run, items)
+            self._create_items(run, items())
             now = datetime.now(UTC)
-            status = ledger.RunStatus.OPEN if items else ledger.RunStatus.COMPLETE
-            opened = {"status": status, "opened_at": now, "ended_at": None if items else now}
+            status = ledger.RunStatus.OPEN if run.expected_items else ledger.RunStatus.COMPLETE
+            opened = {"status": status, "opened_at": now, "ended_at": None if run.expected_items else now}
             if ledger.advance_run(run.model_copy(update=opened), run.status):
-                emit(Event.RUN_STARTED, automation=self.automation, run_id=run_id, items=len(items))
-                if not items:
+                emit(Event.RUN_STARTED, automation=self.automation, run_id=run_id, items=run.expected_items)
+                if not run.expected_items:
                     emit(Event.RUN_COMPLETED, automation=self.automation, run_id=run_id, items=0)
             return run_id
 
-    def _create_items(self, run: ledger.Run, items: Sequence[NewItem]) -> None:
-        refs = [ItemRef(id=item_id, line=0) for item_id in ledger.item_ids(len(items))]
+    def _create_items(self, run: ledger.Run, items: Iterable[NewItem]) -> None:
+        ids = iter(ledger.item_ids(run.expected_items))
         messages: list[StepMessage] = []
-        for number, chunk_refs in chunked(refs, run.chunk_size):
-            start = number * run.chunk_size
-            chunk_items = items[start : start + len(chunk_refs)]
+        for number, chunk_items in enumerate(itertools.batched(items, run.chunk_size)):
+            try:
+                chunk_refs = [ItemRef(id=next(ids), line=0) for _ in chunk_items]
+            except StopIteration:
+                raise ValueError(f"the intake yielded more than the {run.expected_items} items it counted") from None
             bucket = number % run.buckets
             data = f"{self.automation}/{run.run_id}/intake/c{number:05d}.jsonl"
             _write_lines(data, [dict(item.data) for item in chunk_items])

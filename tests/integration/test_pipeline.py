@@ -261,3 +261,54 @@ def test_one_broken_run_does_not_keep_the_others_from_closing(sample_env, host):
     assert host.fire("run_closer") is False, "the closer reports the run it could not reconcile"
     assert sample_env.run_for("closing.csv").status is ledger.RunStatus.COMPLETE
     storage.table(ledger.RUNS_TABLE).delete_entity(ledger.OPEN_RUNS_PARTITION, "sample.broken")
+
+
+def test_a_streamed_run_reads_its_items_a_chunk_at_a_time_and_settles(sample_env, host, monkeypatch):
+    from devhost.sample.chain import chain, parse_rows
+    from shared import pipeline
+
+    sample = sample_file(rows=20, seed=81, with_problems=False)
+    items = parse_rows(sample.text)
+    read: list[int] = []
+    read_at_each_chunk: list[int] = []
+    write_lines = pipeline._write_lines
+
+    def stream():
+        for count, item in enumerate(items, start=1):
+            read.append(count)
+            yield item
+
+    def noting(blob, records):
+        read_at_each_chunk.append(len(read))
+        write_lines(blob, records)
+
+    monkeypatch.setattr(pipeline, "_write_lines", noting)
+
+    run_id = chain.start_streamed_run(
+        trigger="blob",
+        source="sample-inbox/streamed.csv",
+        run_key="streamed.csv@1",
+        items=stream,
+        expected_items=len(items),
+        expected_amount=sum(item.amount for item in items),
+    )
+    # CHUNK_SIZE is 8 in the tests: each chunk was written when only its own items had been read
+    assert read_at_each_chunk == [8, 16, 20]
+    host.run_until_idle()
+    assert_run_settled(sample_env, "streamed.csv", sample)
+    assert ledger.get_run(run_id).status is ledger.RunStatus.COMPLETE
+
+
+def test_a_streamed_intake_that_yields_more_than_it_counted_fails(sample_env):
+    from devhost.sample.chain import chain, parse_rows
+
+    items = parse_rows(sample_file(rows=5, seed=82, with_problems=False).text)
+    with pytest.raises(Exception, match="more than the 4 items"):
+        chain.start_streamed_run(
+            trigger="blob",
+            source="sample-inbox/overcount.csv",
+            run_key="overcount.csv@1",
+            items=lambda: iter(items),
+            expected_items=4,
+            expected_amount=sum(item.amount for item in items[:4]),
+        )
