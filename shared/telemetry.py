@@ -9,9 +9,14 @@ once, by this exporter. Custom events are log records that carry `microsoft.cust
 """
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from shared.personal_data import redact
 from shared.settings import TelemetrySettings
+
+if TYPE_CHECKING:  # the SDK is imported only when telemetry is configured
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.trace import Span, SpanProcessor
 
 #: Every logger of this app lives under this name; only these records are exported.
 APP_LOGGER = "ks"
@@ -27,6 +32,26 @@ def authentication_client_id(authentication_string: str | None) -> str | None:
     if fields.get("authorization", "").upper() != "AAD":
         raise ValueError("APPLICATIONINSIGHTS_AUTHENTICATION_STRING must say Authorization=AAD")
     return fields.get("clientid")
+
+
+def redacting_span_processor() -> "SpanProcessor":
+    """A span processor that removes anything CPR-shaped from a span's name and attributes as it starts.
+
+    Logs are redacted where records are made (`shared.logs`), but spans do not pass through logging: the HTTP
+    instrumentations record every URL they call as a dependency, and a connector may have to put a personal id
+    in a query string (Opus Debitor looks a payee up by CPR). Those attributes are set when the span starts.
+    Built on first use: the OpenTelemetry SDK is imported only where telemetry is configured.
+    """
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    class RedactingSpans(SpanProcessor):
+        def on_start(self, span: "Span", parent_context: "Context | None" = None) -> None:
+            span.update_name(redact(span.name))
+            for key, value in dict(span.attributes or {}).items():
+                if isinstance(value, str) and redact(value) != value:
+                    span.set_attribute(key, redact(value))
+
+    return RedactingSpans()
 
 
 def configure(credential: Any = None) -> bool:
@@ -50,6 +75,7 @@ def configure(credential: Any = None) -> bool:
             logger_name=APP_LOGGER,
             enable_live_metrics=False,
             enable_trace_based_sampling_for_logs=False,
+            span_processors=[redacting_span_processor()],
         )
     except Exception:
         # The automations must still run; the missing heartbeat events raise the alarm in the portal.

@@ -92,3 +92,22 @@ def test_a_notice_needs_an_address_and_text():
         Notice(recipient="ikke-en-adresse", item_id="000001", subject="Kvittering", text="x")
     with pytest.raises(ValidationError):
         Notice(recipient="a@kk.dk", item_id="000001", subject="Kvittering", text="")
+
+
+def test_spans_lose_anything_cpr_shaped_before_they_are_exported():
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from shared.telemetry import redacting_span_processor
+
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(redacting_span_processor())
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    url = "https://opus.example/BusinessPartners?partner_id=1503625234&id_type=CPR"
+    with provider.get_tracer("test").start_as_current_span("GET 150362-5234", attributes={"url.full": url}):
+        pass
+    (span,) = exported.get_finished_spans()
+    assert span.attributes["url.full"] == "https://opus.example/BusinessPartners?partner_id=[CPR]&id_type=CPR"
+    assert span.name == "GET [CPR]"
