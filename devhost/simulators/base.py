@@ -87,3 +87,14 @@ def basic_credentials_match(header: str, username: str, password: str) -> bool:
     except (binascii.Error, UnicodeDecodeError):
         return False
     return secrets.compare_digest(f"{user}:{given}", f"{username}:{password}")
+
+
+def fault_arguments(body: dict[str, Any], endpoint: str | None = None) -> tuple[Any, ...]:
+    """The arguments of `state.inject(kind, count, value, message[, endpoint])` from a `/_control/fault` body."""
+    arguments: tuple[Any, ...] = (
+        str(body["kind"]),
+        int(body.get("count", 1)),
+        float(body.get("value", 0)),
+        str(body.get("message", "")),
+    )
+    return arguments if endpoint is None else (*arguments, str(body.get("endpoint", endpoint)))

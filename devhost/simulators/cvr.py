@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from devhost.simulators.base import JsonHandler, LoopbackServer, basic_credentials_match
+from devhost.simulators.base import JsonHandler, LoopbackServer, basic_credentials_match, fault_arguments
 
 SEARCH_PATH = "/cvr-permanent/virksomhed/_search"
 CVR_FIELD = "Vrvirksomhed.cvrNummer"
@@ -325,9 +325,7 @@ class _Handler(JsonHandler):
         if path == "/_control/reset":
             state.reset()
         elif path == "/_control/fault":
-            state.inject(
-                str(body["kind"]), int(body.get("count", 1)), float(body.get("value", 0)), str(body.get("message", ""))
-            )
+            state.inject(*fault_arguments(body))
         elif path == "/_control/slow":
             state.slow_seconds = float(body.get("seconds", 0))
         elif path == "/_control/company":

@@ -39,7 +39,7 @@ from urllib.parse import parse_qs, unquote, unquote_plus, urlparse
 
 from devhost import certs
 from devhost.certs import LoopbackCertificate
-from devhost.simulators.base import JsonHandler, LoopbackServer
+from devhost.simulators.base import JsonHandler, LoopbackServer, fault_arguments
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 _ERROR_CODES = {
@@ -340,13 +340,7 @@ class _Handler(JsonHandler):
         elif path == "/_control/slow":
             state.slow_seconds = float(body.get("seconds", 0))
         elif path == "/_control/fault":
-            state.inject(
-                str(body["kind"]),
-                int(body.get("count", 1)),
-                float(body.get("value", 0)),
-                str(body.get("message", "")),
-                str(body.get("endpoint", "graph")),
-            )
+            state.inject(*fault_arguments(body, "graph"))
         else:
             self._graph_error(404, "NotFound", "unknown control")
             return

@@ -21,7 +21,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urlparse
 
-from devhost.simulators.base import JsonHandler, LoopbackServer, basic_credentials_match
+from devhost.simulators.base import JsonHandler, LoopbackServer, basic_credentials_match, fault_arguments
 
 PAGE_SIZE = 50
 
@@ -281,13 +281,7 @@ class SapGatewayHandler(JsonHandler):
         elif path == "/_control/slow":
             state.slow_seconds = float(arguments.get("seconds", 0))
         elif path == "/_control/fault":
-            state.inject(
-                str(arguments["kind"]),
-                int(arguments.get("count", 1)),
-                float(arguments.get("value", 0)),
-                str(arguments.get("message", "")),
-                str(arguments.get("endpoint", "read")),
-            )
+            state.inject(*fault_arguments(arguments, "read"))
         else:
             return False
         return True

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from devhost.simulators.base import JsonHandler, LoopbackServer
+from devhost.simulators.base import JsonHandler, LoopbackServer, fault_arguments
 
 REQ_ITEM_STATES = {
     "1": "Open",
@@ -261,7 +261,7 @@ class _Handler(JsonHandler):
         if path == "/_control/expire_tokens":
             state.expire_tokens()
         elif path == "/_control/fault":
-            state.inject(body["kind"], int(body.get("count", 1)), float(body.get("value", 0)), body.get("message", ""))
+            state.inject(*fault_arguments(body))
         elif path == "/_control/slow":
             state.slow_seconds = float(body.get("seconds", 0))
         elif path == "/_control/insert":
