@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from functions import operations, vendor_onboarding
+from functions import claim_payouts, operations, vendor_onboarding
 from shared import telemetry
 from shared.logs import install as install_logging
 
@@ -12,7 +12,11 @@ install_logging()
 telemetry.configure()
 
 #: Every blueprint of the deployed app; devhost's sample app registers these too.
-BLUEPRINTS: tuple[func.Blueprint, ...] = (*operations.BLUEPRINTS, *vendor_onboarding.BLUEPRINTS)
+BLUEPRINTS: tuple[func.Blueprint, ...] = (
+    *operations.BLUEPRINTS,
+    *vendor_onboarding.BLUEPRINTS,
+    *claim_payouts.BLUEPRINTS,
+)
 
 app = func.FunctionApp()
 for blueprint in BLUEPRINTS:

@@ -4,7 +4,7 @@ import json
 import os
 from pathlib import Path
 
-from shared import storage
+from shared import config, storage
 from shared.settings import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,8 +26,25 @@ def apply(connection_string: str, **overrides: str) -> dict[str, str]:
     values |= {"AzureWebJobsStorage": connection_string, "WorkStorage": connection_string, **overrides}
     os.environ.update(values)
     get_settings.cache_clear()
+    config.rules.cache_clear()
     storage.reset_clients()
     return values
+
+
+#: Claim types whose debt devhost offsets automatically (production's default is none: config/rules.json).
+DEVHOST_OFFSET_TYPES = ("refusion",)
+
+
+def devhost_rules_file() -> Path:
+    """The rules devhost runs under: config/rules.json with automatic offsetting switched on for the claim
+    types in DEVHOST_OFFSET_TYPES, so the demo and the tests reach that branch (written beside the state)."""
+    rules = json.loads((ROOT / "config" / "rules.json").read_text(encoding="utf-8"))
+    for version in rules["versions"]:
+        version["automations"]["claim_payouts"]["offset_automatically"] = list(DEVHOST_OFFSET_TYPES)
+    path = STATE_FILE.parent / "rules.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rules, ensure_ascii=False, indent=2), encoding="utf-8")
+    return path
 
 
 def save_state(**state: str | int) -> None:

@@ -106,6 +106,15 @@ param kvantumBaseUrl string
 @description('Kvantum integration user.')
 param kvantumUsername string
 
+@description('Base URL of Opus Debitor\'s receivables service.')
+param opusDebitorBaseUrl string
+
+@description('Opus Debitor integration user.')
+param opusDebitorUsername string
+
+@description('Who is told about a claims file whose uploader is not recorded.')
+param claimsFallbackRecipient string
+
 @description('Client id of the app registration that sends mail through Microsoft Graph.')
 param graphClientId string
 
@@ -125,6 +134,14 @@ var tags = {
 // containers, tables), plus the claims inbox (automation 2's file drop: provisioned now, with its writer role),
 // the container for rejected files and error reports, and Event Grid's dead-letter container.
 var workQueues = [
+  'claim-payouts-decide'
+  'claim-payouts-decide-poison'
+  'claim-payouts-post'
+  'claim-payouts-post-poison'
+  'claim-payouts-returned'
+  'claim-payouts-returned-poison'
+  'claim-payouts-validate'
+  'claim-payouts-validate-poison'
   'handoff'
   'handoff-poison'
   'inbox-pickup'
@@ -154,8 +171,10 @@ var rawInputContainers = [
   'work'
   claimsInboxContainer
 ]
-// Accounting records: posting files and batch reports (the daily control list).
+// Accounting records: posting files (Kvantum's outbox), Kvantum's responses, batch reports and control lists.
 var accountingRecordContainers = [
+  'kvantum-outbox'
+  'kvantum-responses'
   'reports'
 ]
 // Rejected files, error reports and undeliverable blob events: they follow the raw input.
@@ -163,9 +182,12 @@ var rejectedContainers = [
   'rejected'
   deadLetterContainer
 ]
-// No lifecycle rule: the limiter's lease blobs, rewritten for as long as the app runs.
+// No lifecycle rule: the limiter's lease blobs, rewritten for as long as the app runs; the payout index,
+// rewritten with every chunk and pruned by the code to the duplicate window (a lifecycle rule would delete a
+// shard that is still in use).
 var unmanagedContainers = [
   'limits'
+  'payout-index'
 ]
 var workContainers = concat(rawInputContainers, accountingRecordContainers, rejectedContainers, unmanagedContainers)
 
@@ -328,6 +350,9 @@ module functionApp 'modules/function-app.bicep' = {
     cvrUsername: cvrUsername
     kvantumBaseUrl: kvantumBaseUrl
     kvantumUsername: kvantumUsername
+    opusDebitorBaseUrl: opusDebitorBaseUrl
+    opusDebitorUsername: opusDebitorUsername
+    claimsFallbackRecipient: claimsFallbackRecipient
     graphAuthority: '${environment().authentication.loginEndpoint}${tenant().tenantId}'
     graphBaseUrl: graphBaseUrl
     graphClientId: graphClientId

@@ -42,14 +42,14 @@ class PickupMessage(BoundaryModel):
 class Inbox:
     """An automation's inbox container and the function that opens a run from one of its blobs."""
 
-    registry: ClassVar[dict[str, "Inbox"]] = {}
+    registry: ClassVar[dict[str, "Inbox"]] = {}  # by container: an automation may have several inboxes
 
     automation: str
     container: str
     open_blob: Callable[[BlobClient], object]
 
     def __post_init__(self) -> None:
-        Inbox.registry[self.automation] = self
+        Inbox.registry[self.container] = self
 
     def orphans(self, now: datetime, grace: timedelta, lookback: timedelta) -> Iterator[PickupMessage]:
         """Blobs modified between `lookback` and `grace` ago that no run has claimed."""

@@ -39,6 +39,11 @@ OPEN_RUNS_PARTITION = "open-runs"
 BATCH_LIMIT = 100  # entities per table transaction
 MISSING_SHOWN = 50  # item ids listed on a run row that is not complete
 _MAX_MS = 10**13 - 1
+#: The item row's own columns, which an automation's details may not overwrite.
+_ITEM_COLUMNS = frozenset(
+    {"Status", "Step", "Attempts", "ReasonCode", "ReasonText", "ConfigVersion", "UpdatedAt", "Amount", "Reference"}
+    | {"Origin", "CreatedAt", "EndedAt", "CaseNumber", "HandoffClaim", "HandoffClaimedAt"}
+)
 
 
 class RunStatus(StrEnum):
@@ -57,6 +62,7 @@ class Run(BoundaryModel):
     run_id: str
     trigger: str
     source: str
+    submitted_by: str = ""  # who delivered the input (an inbox blob's uploader), when the source says
     started_at: datetime
     ended_at: datetime | None = None
     status: RunStatus
@@ -90,6 +96,8 @@ class ItemRow(BoundaryModel):
     reason_text: str = ""
     config_version: str = ""
     origin: str = ""  # the record the item came from, e.g. "sc_req_item:<sys_id>", for linking its case
+    #: The automation's own columns (a claim id, a document number), written with the row; never personal ids.
+    details: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("reference", "reason_text")
     @classmethod
@@ -97,6 +105,16 @@ class ItemRow(BoundaryModel):
         if contains_cpr(value):
             raise ValueError("a CPR-shaped number may not be stored as a reference or reason text")
         return value
+
+    @field_validator("details")
+    @classmethod
+    def _plain_details(cls, details: dict[str, str]) -> dict[str, str]:
+        for name, value in details.items():
+            if not name.isidentifier() or name[0].islower() or name in _ITEM_COLUMNS:
+                raise ValueError(f"detail column {name!r} must be a new PascalCase name")
+            if contains_cpr(value):
+                raise ValueError("a CPR-shaped number may not be stored in an item's details")
+        return details
 
 
 class ChunkTransition(BoundaryModel):
@@ -165,6 +183,7 @@ def _run_entity(run: Run) -> dict[str, Any]:
         "RunId": run.run_id,
         "Trigger": run.trigger,
         "Source": run.source,
+        "SubmittedBy": run.submitted_by,
         "StartedAt": run.started_at,
         "EndedAt": run.ended_at,
         "Status": run.status.value,
@@ -191,6 +210,7 @@ def _run_from_entity(entity: dict[str, Any]) -> Run:
         run_id=entity["RunId"],
         trigger=entity["Trigger"],
         source=entity["Source"],
+        submitted_by=entity.get("SubmittedBy", ""),
         started_at=entity["StartedAt"],
         ended_at=entity.get("EndedAt"),
         status=RunStatus(entity["Status"]),
@@ -360,7 +380,7 @@ def _item_entity(row: ItemRow, now: datetime, *, created: bool) -> dict[str, Any
         }
     if row.status in TERMINAL:
         entity["EndedAt"] = now
-    return entity
+    return entity | row.details
 
 
 def _batched(entities: Sequence[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -446,16 +466,20 @@ def set_case_number(run_id: str, bucket: int, item_id: str, case_number: str) ->
 
 
 def chunk_rows(run_id: str, bucket: int, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The current rows of a chunk's items (one range query), by item id."""
-    return _rows_in_range(items_partition(run_id, bucket), ids)
+    """The current rows of a chunk's items, every column (one range query), by item id."""
+    return _rows_in_range(items_partition(run_id, bucket), ids, select=None)
 
 
-def _rows_in_range(partition: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def _rows_in_range(
+    partition: str,
+    ids: Sequence[str],
+    select: list[str] | None = ["RowKey", "Status"],  # noqa: B006 - never mutated
+) -> dict[str, dict[str, Any]]:
     wanted = set(ids)
     entities = storage.table(ITEMS_TABLE).query_entities(
         "PartitionKey eq @pk and RowKey ge @first and RowKey le @last",
         parameters={"pk": partition, "first": min(ids), "last": max(ids)},
-        select=["RowKey", "Status"],
+        select=select,
     )
     return {entity["RowKey"]: entity for entity in entities if entity["RowKey"] in wanted}
 
@@ -490,6 +514,45 @@ def end_items(
                 raise ItemEndedElsewhereError(f"an item of {batch[0]['PartitionKey']} ended meanwhile") from None
             raise
         committed([by_id[entity["RowKey"]] for entity in batch])
+
+
+def mark_items(run_id: str, bucket: int, marks: Sequence[tuple[dict[str, Any], dict[str, str]]]) -> None:
+    """Writes columns on pending items, all or none (one transaction: at most 100, one bucket), each only if
+    its row is still as read; ItemEndedElsewhereError when another delivery changed one meanwhile.
+
+    The atomic claim an automation takes before an outside effect (a posting file) that must never be made
+    for the same item twice: a row names its effect once, and no other delivery can name another.
+    """
+    if not marks:
+        return
+    if len(marks) > BATCH_LIMIT:
+        raise ValueError(f"at most {BATCH_LIMIT} items are marked at once")
+    operations: list[Any] = []
+    for row, columns in marks:
+        if set(columns) & _ITEM_COLUMNS - {"Step"} or any(contains_cpr(value) for value in columns.values()):
+            raise ValueError("marks write an automation's own columns (and Step), never a CPR")
+        entity = {"PartitionKey": items_partition(run_id, bucket), "RowKey": row["RowKey"], **columns}
+        entity["UpdatedAt"] = _utcnow()
+        condition = {"etag": row.metadata["etag"], "match_condition": MatchConditions.IfNotModified}
+        operations.append(("update", entity, {"mode": UpdateMode.MERGE, **condition}))
+    try:
+        storage.table(ITEMS_TABLE).submit_transaction(operations)
+    except TableTransactionError as error:
+        if error.status_code == 412 or error.error_code == "UpdateConditionNotSatisfied":
+            raise ItemEndedElsewhereError(f"an item of {run_id}.{bucket} changed meanwhile") from None
+        raise
+
+
+def items_where(run_id: str, bucket: int, column: str, value: str) -> list[dict[str, Any]]:
+    """The items of one bucket whose `column` equals `value` (one query over the partition)."""
+    if not column.isidentifier():
+        raise ValueError("a column name is an identifier")
+    query = f"PartitionKey eq @pk and {column} eq @value"
+    parameters = {"pk": items_partition(run_id, bucket), "value": value}
+    return [
+        dict(entity) | {"RowKey": entity["RowKey"]}
+        for entity in storage.table(ITEMS_TABLE).query_entities(query, parameters=parameters)
+    ]
 
 
 def item_rows(run: Run, status: ItemStatus | None = None) -> Iterator[dict[str, Any]]:

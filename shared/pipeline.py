@@ -20,7 +20,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -69,6 +69,7 @@ class NewItem:
     reference: str = ""
     rejected: tuple[str, str] | None = None  # (reason code, Danish text) for input that is not a case
     origin: str = ""  # the record the item came from ("sc_req_item:<sys_id>"): its case is linked to it
+    details: Mapping[str, str] = field(default_factory=dict)  # the automation's own columns on the item row
 
     def __post_init__(self) -> None:
         """Refuses at parse time what the ledger would refuse at intake (and leave the run stuck)."""
@@ -76,6 +77,17 @@ class NewItem:
             _check_reason_code(self.rejected[0])
         if contains_cpr(self.reference):
             raise ValueError("an item's reference must be a pseudonym or case number, never a CPR")
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How an outside answer ends a parked item: DONE, or HANDED_OFF with a reason."""
+
+    item_id: str
+    status: ItemStatus
+    reason_code: str = ""
+    reason_text: str = ""
+    details: Mapping[str, str] = field(default_factory=dict)  # columns to write on the ended row
 
 
 @dataclass
@@ -89,6 +101,8 @@ class WorkItem:
     data: dict[str, Any]
     rules: Mapping[str, Any] = field(default_factory=dict)  # this automation's rules in the run's version
     notices: list[mail.Notice] = field(default_factory=list)
+    row: Mapping[str, Any] = field(default_factory=dict)  # the item's ledger row as this delivery read it
+    bucket: int = 0
 
     def notify(self, recipient: str, subject: str, text: str) -> None:
         """Owes `recipient` a line in the run's mail, sent when the run closes; recorded when this step's work
@@ -102,6 +116,12 @@ class WorkItem:
 
 
 StepWork = Callable[[WorkItem], Mapping[str, Any] | None]
+#: What a step's work made of one item: new data (or None: unchanged) to go on with, or the exception that
+#: stopped it (`BusinessException`: to a person; anything else: retried).
+ItemResult = Mapping[str, Any] | None | Exception
+#: A step's work over a whole chunk at once (batched look-ups, one file per chunk): a result per item id;
+#: an item without a result is sent on, unworked, in a continuation message.
+ChunkWork = Callable[[Sequence[WorkItem]], Mapping[str, ItemResult]]
 
 
 def backoff_seconds(failed_attempt: int, base: int, cap: int) -> int:
@@ -125,11 +145,24 @@ class Chain:
 
     registry: ClassVar[dict[str, "Chain"]] = {}
 
-    def __init__(self, automation: str, steps: Sequence[str]) -> None:
+    def __init__(
+        self,
+        automation: str,
+        steps: Sequence[str],
+        *,
+        parked_after: str | None = None,
+        on_complete: Callable[[ledger.Run], None] | None = None,
+    ) -> None:
+        """`parked_after`: a step whose done items wait for an outside answer (ended by `end_parked`), neither
+        ended nor sent on; `on_complete`: called by the run closer before it saves a run complete."""
         if not steps:
             raise ValueError("a chain needs at least one step")
+        if parked_after is not None and parked_after not in steps:
+            raise ValueError(f"{automation} has no step {parked_after!r} to park after")
         self.automation = automation
         self.steps = tuple(steps)
+        self.parked_after = parked_after
+        self.on_complete = on_complete
         Chain.registry[automation] = self
 
     def queue_name(self, step: str) -> str:
@@ -153,6 +186,8 @@ class Chain:
         run_key: str,
         items: Sequence[NewItem],
         started_at: datetime | None = None,
+        first_step: str | None = None,
+        submitted_by: str = "",
     ) -> str:
         """Opens a run for a source (once per run_key), records its items and hands them to the first step.
 
@@ -167,6 +202,8 @@ class Chain:
             expected_items=len(items),
             expected_amount=sum((item.amount or Decimal(0) for item in items), Decimal(0)),
             started_at=started_at,
+            first_step=first_step,
+            submitted_by=submitted_by,
         )
 
     def start_streamed_run(
@@ -179,11 +216,17 @@ class Chain:
         expected_items: int,
         expected_amount: Decimal,
         started_at: datetime | None = None,
+        group_by: Callable[[NewItem], str] | None = None,
+        first_step: str | None = None,
+        submitted_by: str = "",
     ) -> str:
         """`start_run` for a source too large to hold: `items()` yields the items afresh (a blob read again at
         its ETag), one chunk in memory at a time; the control totals come from the caller's first pass.
 
-        An intake that yields more items than it counted fails; fewer leaves the run unreconciled.
+        `group_by` puts only items of one group in a chunk (a step then looks up one shard of an index per
+        chunk), holding at most one partial chunk per group; `first_step` starts the items further down the
+        chain; `submitted_by` records who delivered the input. An intake that yields more items than it
+        counted fails; fewer leaves the run unreconciled.
         """
         settings = get_settings()
         started = started_at or datetime.now(UTC)
@@ -203,13 +246,14 @@ class Chain:
                     chunk_size=settings.chunk_size,
                     code_version=settings.code_version,
                     config_version=config.rules().in_force(ledger.run_started_at(run_id)).version,
+                    submitted_by=redact(submitted_by),
                 )
             )
             if run.status is not ledger.RunStatus.INTAKE:
                 _log.info("source already has run %s; nothing to do", run_id)
                 return run_id
             # A resumed intake keeps the first attempt's layout (chunk size, buckets), whatever settings say now.
-            self._create_items(run, items())
+            self._create_items(run, _chunked(items(), run.chunk_size, group_by), first_step or self.steps[0])
             now = datetime.now(UTC)
             status = ledger.RunStatus.OPEN if run.expected_items else ledger.RunStatus.COMPLETE
             opened = {"status": status, "opened_at": now, "ended_at": None if run.expected_items else now}
@@ -219,10 +263,10 @@ class Chain:
                     emit(Event.RUN_COMPLETED, automation=self.automation, run_id=run_id, items=0)
             return run_id
 
-    def _create_items(self, run: ledger.Run, items: Iterable[NewItem]) -> None:
+    def _create_items(self, run: ledger.Run, chunks: Iterable[Sequence[NewItem]], first_step: str) -> None:
         ids = iter(ledger.item_ids(run.expected_items))
         messages: list[StepMessage] = []
-        for number, chunk_items in enumerate(itertools.batched(items, run.chunk_size)):
+        for number, chunk_items in enumerate(chunks):
             try:
                 chunk_refs = [ItemRef(id=next(ids), line=0) for _ in chunk_items]
             except StopIteration:
@@ -244,6 +288,7 @@ class Chain:
                     reason_text=_reason(item.rejected[1]) if item.rejected else "",
                     config_version=run.config_version,
                     origin=item.origin,
+                    details=dict(item.details),
                 )
                 for ref, item in zip(chunk_refs, chunk_items, strict=True)
             ]
@@ -259,7 +304,7 @@ class Chain:
                     StepMessage(
                         automation=self.automation,
                         run_id=run.run_id,
-                        step=self.steps[0],
+                        step=first_step,
                         config_version=run.config_version,
                         chunk_id=f"c{number:05d}",
                         bucket=bucket,
@@ -274,6 +319,10 @@ class Chain:
 
     def run_step(self, step: str, msg: func.QueueMessage, work: StepWork) -> None:
         """Does one step for a chunk: the work per item, then outcomes, follow-ups and the chunk's history row."""
+        self.run_chunk_step(step, msg, _per_item(work))
+
+    def run_chunk_step(self, step: str, msg: func.QueueMessage, work: ChunkWork) -> None:
+        """`run_step` for work done over the chunk's unended items at once (batched look-ups, one file)."""
         message = StepMessage.decode(msg.get_body())
         if message.automation != self.automation or message.step != step:
             raise ValueError(f"message for {message.automation}/{message.step} reached {self.automation}/{step}")
@@ -312,7 +361,7 @@ class Chain:
                     )
                 raise
 
-    def _run_chunk(self, message: StepMessage, work: StepWork) -> None:
+    def _run_chunk(self, message: StepMessage, work: ChunkWork) -> None:
         started = time.perf_counter()
         current = ledger.chunk_rows(message.run_id, message.bucket, [ref.id for ref in message.items])
         outcome = self._work_chunk(message, work, current)
@@ -338,35 +387,36 @@ class Chain:
             **transition.model_dump(),
         )
 
-    def _work_chunk(self, message: StepMessage, work: StepWork, current: dict[str, dict[str, Any]]) -> _ChunkOutcome:
+    def _work_chunk(
+        self, message: StepMessage, work: ChunkWork, current: dict[str, dict[str, Any]]
+    ) -> _ChunkOutcome:
         records = _read_lines(message.data)
         rules = _rules_version(message).rules(self.automation)
-        deadline = time.monotonic() + get_settings().step_time_budget_seconds
         outcome = _ChunkOutcome()
-        worked = 0
-        for index, ref in enumerate(message.items):
-            if ref.id in current and ItemStatus(current[ref.id]["Status"]) in TERMINAL:
+        pairs: list[tuple[ItemRef, WorkItem]] = []
+        for ref in message.items:
+            row = current.get(ref.id, {})
+            if row and ItemStatus(row["Status"]) in TERMINAL:
                 outcome.skipped += 1  # ended by another delivery: the first terminal state stands
                 continue
-            if worked and time.monotonic() > deadline:  # at least one item per delivery, so it always moves on
-                outcome.unworked = list(message.items[index:])
-                break
-            worked += 1
-            with log_context(item_id=ref.id):
-                item = WorkItem(message.run_id, ref.id, message.step, message.attempt, {}, rules)
-                try:
-                    item.data = dict(records[ref.line])
-                    output = work(item)
-                except BusinessException as rule:
-                    outcome.business.append((ref, rule))
-                    outcome.notices += item.notices
-                except Exception as error:  # anything else is technical: retried, never lost
-                    _log.warning("attempt %d failed: %s", message.attempt, error, exc_info=True)
-                    outcome.failed.append((ref, error))
-                else:
-                    outcome.done.append((ref, dict(output) if output is not None else item.data))
-                    outcome.changed |= output is not None
-                    outcome.notices += item.notices
+            item = WorkItem(message.run_id, ref.id, message.step, message.attempt, dict(records[ref.line]), rules)
+            item.row, item.bucket = row, message.bucket
+            pairs.append((ref, item))
+        results = work([item for _, item in pairs]) if pairs else {}
+        for ref, item in pairs:
+            if item.item_id not in results:
+                outcome.unworked.append(ref)
+                continue
+            result = results[item.item_id]
+            if isinstance(result, BusinessException):
+                outcome.business.append((ref, result))
+                outcome.notices += item.notices
+            elif isinstance(result, Exception):
+                outcome.failed.append((ref, result))
+            else:
+                outcome.done.append((ref, dict(result) if result is not None else item.data))
+                outcome.changed |= result is not None
+                outcome.notices += item.notices
         return outcome
 
     def _settle(self, message: StepMessage, outcome: _ChunkOutcome, current: dict[str, dict[str, Any]]) -> int:
@@ -385,7 +435,8 @@ class Chain:
             _ended(row, item_id=ref.id, reason_code=rule.reason_code, reason_text=_reason(rule.text_da))
             for ref, rule in outcome.business
         ]
-        last_step = message.step == self.steps[-1]
+        parked = message.step == self.parked_after
+        last_step = message.step == self.steps[-1] and not parked
         if last_step:
             ended += [_ended(row, item_id=ref.id, status=ItemStatus.DONE) for ref, _ in outcome.done]
 
@@ -423,7 +474,7 @@ class Chain:
             handoff.request(self.automation, message.run_id, message.bucket, handed)
         ledger.end_items(ended, current, committed=self._emit_outcomes)
 
-        if outcome.done and not last_step:
+        if outcome.done and not last_step and not parked:
             self._forward(message, outcome)
         if outcome.unworked:
             # Out of time: the rest continues in a message of its own rather than run past the host's timeout.
@@ -431,6 +482,50 @@ class Chain:
             continuation = f"{message.chunk_id.split('+', 1)[0]}+{outcome.unworked[0].id}"
             self._send(message.model_copy(update={"chunk_id": continuation, "items": tuple(outcome.unworked)}))
         return len(technical)
+
+    def end_parked(
+        self, run_id: str, bucket: int, step: str, endings: Sequence["Ending"], notices: Sequence[mail.Notice] = ()
+    ) -> int:
+        """Ends parked items as an outside answer says (a response file), each once; returns how many it ended.
+
+        Safe to repeat: items already ended are left as they are, and their notices are not written again.
+        """
+        if not endings:
+            return 0
+        with log_context(automation=self.automation, run_id=run_id, step=step), redacted_errors():
+            for _ in range(3):
+                current = ledger.chunk_rows(run_id, bucket, [ending.item_id for ending in endings])
+                rows = [
+                    ledger.ItemRow(
+                        run_id=run_id,
+                        bucket=bucket,
+                        item_id=ending.item_id,
+                        status=ending.status,
+                        step=step,
+                        attempts=current[ending.item_id].get("Attempts") or 1,
+                        reason_code=ending.reason_code,
+                        reason_text=_reason(ending.reason_text),
+                        config_version=current[ending.item_id].get("ConfigVersion", ""),
+                        details=dict(ending.details),
+                    )
+                    for ending in endings
+                    if ending.item_id in current and ItemStatus(current[ending.item_id]["Status"]) not in TERMINAL
+                ]
+                if not rows:
+                    return 0
+                ending_ids = {row.item_id for row in rows}
+                owed = [notice for notice in notices if notice.item_id in ending_ids]
+                if owed:
+                    mail.note(run_id, owed)
+                handed = [row.item_id for row in rows if row.status is ItemStatus.HANDED_OFF]
+                if handed:
+                    handoff.request(self.automation, run_id, bucket, handed)
+                try:
+                    ledger.end_items(rows, current, committed=self._emit_outcomes)
+                except ledger.ItemEndedElsewhereError:
+                    continue
+                return len(rows)
+            raise ledger.ItemEndedElsewhereError(f"parked items of {run_id} kept colliding")
 
     def _emit_outcomes(self, ended: Sequence[ledger.ItemRow]) -> None:
         emit_outcomes(self.automation, ended)
@@ -466,6 +561,48 @@ class Chain:
         for part in fit_to_queue(message):
             queue = storage.queue(self.queue_name(part.step))
             queue.send_message(part.encode(), visibility_timeout=delay_seconds or None)
+
+
+def _per_item(work: StepWork) -> ChunkWork:
+    """Chunk work that does `work` item by item, stopping (after at least one) when the time budget is spent."""
+
+    def chunk_work(items: Sequence[WorkItem]) -> dict[str, ItemResult]:
+        deadline = time.monotonic() + get_settings().step_time_budget_seconds
+        results: dict[str, ItemResult] = {}
+        for item in items:
+            if results and time.monotonic() > deadline:  # the rest goes on in a continuation message
+                break
+            with log_context(item_id=item.item_id):
+                try:
+                    results[item.item_id] = work(item)
+                except BusinessException as rule:
+                    results[item.item_id] = rule
+                except Exception as error:  # anything else is technical: retried, never lost
+                    _log.warning("attempt %d failed: %s", item.attempt, error, exc_info=True)
+                    results[item.item_id] = error
+        return results
+
+    return chunk_work
+
+
+def _chunked(
+    items: Iterable[NewItem], size: int, group_by: Callable[[NewItem], str] | None
+) -> Iterator[Sequence[NewItem]]:
+    """The items in chunks of `size`; with `group_by`, each chunk of one group (groups flushed as they fill, the
+    partial ones at the end in order of first appearance), so the same input always gives the same chunks."""
+    if group_by is None:
+        yield from itertools.batched(items, size)
+        return
+    pending: dict[str, list[NewItem]] = {}
+    for item in items:
+        group = pending.setdefault(group_by(item), [])
+        group.append(item)
+        if len(group) == size:
+            yield tuple(group)
+            group.clear()
+    for group in pending.values():
+        if group:
+            yield tuple(group)
 
 
 def _rules_version(message: StepMessage) -> config.RulesVersion:

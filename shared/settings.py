@@ -127,6 +127,19 @@ class Settings(TelemetrySettings):
     vendor_catalog_item: str = Field(
         default="nyleverandoer", description="sys_id of the ServiceNow catalog item 'new supplier'."
     )
+    opus_debitor_base_url: str | None = Field(
+        default=None, description="Base URL of Opus Debitor's receivables service (SAP Gateway)."
+    )
+    opus_debitor_username: str | None = Field(default=None, description="Opus Debitor integration user (basic auth).")
+    opus_debitor_password: SecretStr | None = Field(default=None, description="Its password (Key Vault).")
+    opus_debitor_timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout per Opus Debitor request.")
+    claims_fallback_recipient: str = Field(
+        default="kreditorer@kk.dk",
+        description="Who is told about a claims file when its uploader is not recorded (blob metadata indsendt_af).",
+    )
+    chart_of_accounts_cache_seconds: int = Field(
+        default=300, ge=0, description="How long an instance reuses Kvantum's chart of accounts before reading it again."
+    )
     graph_authority: str | None = Field(
         default=None, description="Entra ID authority for Graph tokens: https://login.microsoftonline.com/<tenant>."
     )

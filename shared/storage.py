@@ -73,13 +73,19 @@ def _credential(client_id: str) -> "ManagedIdentityCredential":
     return ManagedIdentityCredential(client_id=client_id)
 
 
+_GET_SIZE = 4 * 1024 * 1024
+
+
 @cache
 def blob_service() -> BlobServiceClient:
     """Blob service client of the work storage."""
     connection = _connection()
+    # Downloads come in pieces of at most 4 MiB (the SDK's first GET would take 32 MiB): a large inbox file is
+    # streamed through a fixed amount of memory.
+    sizes = {"max_single_get_size": _GET_SIZE, "max_chunk_get_size": _GET_SIZE}
     if isinstance(connection, str):
-        return BlobServiceClient.from_connection_string(connection)
-    return BlobServiceClient(connection.blob_uri, credential=_credential(connection.client_id))
+        return BlobServiceClient.from_connection_string(connection, **sizes)
+    return BlobServiceClient(connection.blob_uri, credential=_credential(connection.client_id), **sizes)
 
 
 @cache

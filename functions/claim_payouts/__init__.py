@@ -1,1 +1,5 @@
-"""Automation 2: paying out claims (rules only so far; the package registers no functions yet)."""
+"""Automation 2: paying out claims, from a dropped file to balanced posting files, offsetting and receipts."""
+
+from functions.claim_payouts.functions import bp
+
+BLUEPRINTS = (bp,)

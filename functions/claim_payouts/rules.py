@@ -6,7 +6,6 @@ payee's total for the day, earlier payments, Kvantum's chart of accounts, Opus D
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -16,6 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from functions.claim_payouts import identifiers
 from functions.claim_payouts.amounts import AmountError, parse_amount
+from shared.models import BoundaryModel
 
 POSTING_TEXT_MAX, HEADER_TEXT_MAX, REFERENCE_MAX = 50, 25, 20
 
@@ -42,8 +42,7 @@ class ClaimRefusalError(ValueError):
         self.code, self.text = code, text
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(BoundaryModel):
     """A claim that passed the checks of this module; the payee id normalised (a CPR padded to 10 digits)."""
 
     claim_id: str

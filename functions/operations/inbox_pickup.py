@@ -24,5 +24,5 @@ def inbox_pickup(msg: func.QueueMessage) -> None:
                 # Gone or replaced: a replacement is a new version with its own event (and its own pick-up).
                 _log.info("inbox blob changed since the sweep; nothing to pick up")
                 return
-            Inbox.registry[pickup.automation].open_blob(blob)
+            Inbox.registry[pickup.container].open_blob(blob)
             emit(Event.INBOX_PICKUP, level=30, automation=pickup.automation, container=pickup.container)

@@ -7,6 +7,7 @@ import azure.functions as func
 from shared import ledger, mail
 from shared.events import Event, emit
 from shared.logs import get_logger, log_context, redacted_errors
+from shared.pipeline import Chain
 
 bp = func.Blueprint()
 _log = get_logger("ks.operations.run_closer")
@@ -64,6 +65,9 @@ def close_run(run_id: str) -> ledger.Run | None:
         if updated.model_dump(exclude={"ended_at"}) == run.model_dump(exclude={"ended_at"}):
             return run
         if status is ledger.RunStatus.COMPLETE:
+            chain = Chain.registry.get(run.automation)
+            if chain is not None and chain.on_complete is not None:
+                chain.on_complete(updated)  # the automation's own closing (a batch report): idempotent
             # Before the run is saved complete, so a crash in between cannot lose its receipts; the mailer
             # sends each recipient's mail once however often it is asked.
             mail.request(run.automation, run_id)

@@ -4,11 +4,10 @@ Segregation of duties for payee master data [rule]: the robot creates, a person 
 The list is written to the reports container under the day's date; writing it again gives the same file.
 """
 
-import csv
-import io
 from datetime import date, datetime
 
 from shared import storage
+from shared.spreadsheet import csv_bytes
 
 REPORTS_CONTAINER = storage.required_container("reports")
 COLUMNS = ("dato", "anmodning", "kreditornummer", "navn", "cvr", "oprettet", "bestiller", "koersel")
@@ -21,24 +20,22 @@ def blob_name(day: date) -> str:
 
 def render(day: date, rows: list[dict], zone: object) -> bytes:
     """The list as a semicolon CSV with a BOM (Excel opens it as UTF-8), times in Danish local time."""
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    for row in sorted(rows, key=lambda r: r["RowKey"]):
-        created: datetime = row["CreatedAt"]
-        writer.writerow(
+    return csv_bytes(
+        COLUMNS,
+        (
             [
                 day.strftime("%d.%m.%Y"),
                 row["RowKey"],
                 row["VendorNumber"],
                 row["Name"],
                 row["Cvr"],
-                created.astimezone(zone).strftime("%d.%m.%Y %H:%M"),  # type: ignore[arg-type]
+                row["CreatedAt"].astimezone(zone).strftime("%d.%m.%Y %H:%M"),
                 row.get("Requester", ""),
                 row["RunId"],
             ]
-        )
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+            for row in sorted(rows, key=lambda r: r["RowKey"])
+        ),
+    )
 
 
 def last_written() -> datetime | None:

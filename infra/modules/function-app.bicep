@@ -99,6 +99,15 @@ param kvantumBaseUrl string
 @description('Kvantum integration user.')
 param kvantumUsername string
 
+@description('Base URL of Opus Debitor\'s receivables service.')
+param opusDebitorBaseUrl string
+
+@description('Opus Debitor integration user.')
+param opusDebitorUsername string
+
+@description('Who is told about a claims file whose uploader is not recorded.')
+param claimsFallbackRecipient string
+
 @description('Entra ID authority for Graph tokens.')
 param graphAuthority string
 
@@ -137,6 +146,7 @@ var appSettings = {
   SERVICENOW_CLIENT_SECRET: '${secretPrefix}servicenow-client-secret/)'
   CVR_PASSWORD: '${secretPrefix}cvr-password/)'
   KVANTUM_PASSWORD: '${secretPrefix}kvantum-password/)'
+  OPUS_DEBITOR_PASSWORD: '${secretPrefix}opus-debitor-password/)'
   GRAPH_CLIENT_SECRET: '${secretPrefix}graph-client-secret/)'
   // Per environment (azd environment values, main.parameters.json).
   PSEUDONYM_KEY_VERSION: pseudonymKeyVersion
@@ -151,6 +161,9 @@ var appSettings = {
   CVR_USERNAME: cvrUsername
   KVANTUM_BASE_URL: kvantumBaseUrl
   KVANTUM_USERNAME: kvantumUsername
+  OPUS_DEBITOR_BASE_URL: opusDebitorBaseUrl
+  OPUS_DEBITOR_USERNAME: opusDebitorUsername
+  CLAIMS_FALLBACK_RECIPIENT: claimsFallbackRecipient
   GRAPH_AUTHORITY: graphAuthority
   GRAPH_BASE_URL: graphBaseUrl
   GRAPH_CLIENT_ID: graphClientId
@@ -176,6 +189,8 @@ var appSettings = {
   SERVICENOW_TIMEOUT_SECONDS: '30'
   CVR_TIMEOUT_SECONDS: '20'
   KVANTUM_TIMEOUT_SECONDS: '30'
+  OPUS_DEBITOR_TIMEOUT_SECONDS: '30'
+  CHART_OF_ACCOUNTS_CACHE_SECONDS: '300'
   GRAPH_TIMEOUT_SECONDS: '30'
   CVR_CONCURRENCY: '4'
   KVANTUM_CONCURRENCY: '2'

@@ -15,6 +15,8 @@ from devhost.sample.service import SampleServer
 from devhost.simulators.cvr import CvrServer
 from devhost.simulators.graph import GraphServer
 from devhost.simulators.kvantum import KvantumServer
+from devhost.simulators.kvantum_posting import KvantumPostingIntake
+from devhost.simulators.opus_debitor import OpusDebitorServer
 from devhost.simulators.servicenow import ServiceNowServer
 from shared import ledger, storage
 from tests.conftest import TEST_SETTINGS
@@ -30,6 +32,8 @@ class Environment:
     graph: GraphServer
     cvr: CvrServer
     kvantum: KvantumServer
+    opus_debitor: OpusDebitorServer
+    posting: KvantumPostingIntake
 
     def mails(self, subject: str | None = None) -> list[dict]:
         """Mails in the Graph simulator's outbox (of one subject)."""
@@ -73,6 +77,7 @@ def env(azurite_connection: str) -> Iterator[Environment]:
     graph = GraphServer().start()
     cvr = CvrServer().start()
     kvantum = KvantumServer().start()
+    opus_debitor = OpusDebitorServer().start()
     os.environ["REQUESTS_CA_BUNDLE"] = str(graph.certificate.bundle)  # trusts the simulator's test CA
     environment.apply(
         azurite_connection,
@@ -80,13 +85,17 @@ def env(azurite_connection: str) -> Iterator[Environment]:
         **graph.settings(),
         **cvr.settings(),
         **kvantum.settings(),
+        **opus_debitor.settings(),
+        RULES_FILE=str(environment.devhost_rules_file()),
         SAMPLE_SERVICE_URL=service.url,
         SERVICENOW_INSTANCE_URL=servicenow.url,
         SERVICENOW_CLIENT_ID=servicenow.state.client_id,
         SERVICENOW_CLIENT_SECRET=servicenow.state.client_secret,
     )
     LocalHost(load_app(SAMPLE_APP), connection_string=azurite_connection).provision()
-    yield Environment(azurite_connection, service, servicenow, graph, cvr, kvantum)
+    posting = KvantumPostingIntake(azurite_connection)
+    yield Environment(azurite_connection, service, servicenow, graph, cvr, kvantum, opus_debitor, posting)
+    opus_debitor.stop()
     kvantum.stop()
     cvr.stop()
     os.environ.pop("REQUESTS_CA_BUNDLE", None)

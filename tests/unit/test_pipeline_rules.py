@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.messages import MAX_PAYLOAD_BYTES, ItemRef, StepMessage, chunked, fit_to_queue, payload_size, single
-from shared.pipeline import Chain, backoff_seconds
+from shared.pipeline import Chain, NewItem, _chunked, backoff_seconds
 
 
 def message(items: int, *, chunk_id: str = "c00000", id_width: int = 6) -> StepMessage:
@@ -72,3 +72,31 @@ def test_queue_names_are_valid_storage_queue_names():
     with pytest.raises(ValueError, match="no step"):
         chain.queue_name("missing")
     del Chain.registry["vendor_onboarding_unit"]
+
+
+def _items(*groups: str) -> list[NewItem]:
+    return [NewItem(data={"n": number, "g": group}) for number, group in enumerate(groups)]
+
+
+def test_grouped_chunks_hold_one_group_each_flushing_full_ones_first_and_losing_nothing():
+    items = _items(*"abababaaacb")
+    chunks = list(_chunked(items, 3, group_by=lambda item: item.data["g"]))
+    assert [[item.data["g"] for item in chunk] for chunk in chunks] == [
+        ["a", "a", "a"],
+        ["b", "b", "b"],
+        ["a", "a", "a"],
+        ["b"],
+        ["c"],
+    ]
+    assert sorted(item.data["n"] for chunk in chunks for item in chunk) == list(range(len(items)))
+    assert chunks == list(_chunked(items, 3, group_by=lambda item: item.data["g"])), "the same input, the same chunks"
+
+
+def test_ungrouped_chunks_keep_the_input_order():
+    items = _items(*"abcde")
+    assert [len(chunk) for chunk in _chunked(items, 2, group_by=None)] == [2, 2, 1]
+
+
+def test_a_chain_parks_only_after_one_of_its_steps():
+    with pytest.raises(ValueError, match="park"):
+        Chain("unit_parked", ["a", "b"], parked_after="c")
