@@ -22,6 +22,8 @@ from devhost.sample.service import SampleServer
 from devhost.simulators.cvr import CvrServer
 from devhost.simulators.graph import GraphServer
 from devhost.simulators.kvantum import KvantumServer
+from devhost.simulators.kvantum_posting import KvantumPostingIntake
+from devhost.simulators.opus_debitor import OpusDebitorServer
 from devhost.simulators.servicenow import ServiceNowServer
 from shared import ledger
 from shared.logs import install as install_logging
@@ -58,6 +60,8 @@ class Environment:
     graph: GraphServer
     cvr: CvrServer
     kvantum: KvantumServer
+    opus_debitor: OpusDebitorServer
+    posting: KvantumPostingIntake
     certificates: certs.LoopbackCertificate
 
     def settings(self) -> dict[str, str]:
@@ -70,15 +74,19 @@ class Environment:
             **self.graph.settings(),
             **self.cvr.settings(),
             **self.kvantum.settings(),
+            **self.opus_debitor.settings(),
+            "RULES_FILE": str(environment.devhost_rules_file()),
             # requests (MSAL's session and the connectors') reads it per request: certifi's roots plus devhost's CA.
             "REQUESTS_CA_BUNDLE": str(self.certificates.bundle),
         }
 
     def stop(self) -> None:
         """Stops the simulators and Azurite."""
+        self.posting.stop()
         self.graph.stop()
         self.cvr.stop()
         self.kvantum.stop()
+        self.opus_debitor.stop()
         self.servicenow.stop()
         self.sample.stop()
         if self.emulator:
@@ -88,16 +96,19 @@ class Environment:
 
 def _start_environment(args: argparse.Namespace) -> Environment:
     emulator = None if args.storage else azurite.start()
+    storage_connection = args.storage or emulator.connection_string  # type: ignore[union-attr]
     # One throwaway CA per environment, in a folder of its own: two devhosts at once must not share the files.
     certificates = certs.make(Path(tempfile.mkdtemp(prefix="devhost-certs-")))
     started = Environment(
-        storage=args.storage or emulator.connection_string,  # type: ignore[union-attr]
+        storage=storage_connection,
         emulator=emulator,
         sample=SampleServer(port=args.sample_port).start(),
         servicenow=ServiceNowServer().start(),
         graph=GraphServer(certificate=certificates).start(),
         cvr=CvrServer().start(),
         kvantum=KvantumServer().start(),
+        opus_debitor=OpusDebitorServer().start(),
+        posting=KvantumPostingIntake(storage_connection),
         certificates=certificates,
     )
     environment.apply(started.storage, **started.settings())
@@ -109,6 +120,7 @@ def cmd_start(args: argparse.Namespace) -> None:
     started = _start_environment(args)
     host = LocalHost(load_app(args.app), connection_string=started.storage)
     host.provision()
+    started.posting.start()  # Kvantum answers what lands in its outbox, every half second
     environment.save_state(connection_string=started.storage, app=args.app, **started.settings())
     print(f"devhost: sample service {started.sample.url}, ServiceNow {started.servicenow.url}")
     print(f"devhost: Graph {started.graph.base_url} (sent mail: {started.graph.url}/_outbox)")
@@ -167,17 +179,37 @@ def cmd_demo(args: argparse.Namespace) -> None:
         from devhost.vendor_data import seed
 
         seed(started.servicenow.state, started.cvr.state, started.kvantum.state)
+        # A claims file reaching every branch, and a file that cannot be read; Kvantum books or rejects.
+        from devhost import claims_data
+
+        claims_data.apply_seeds(
+            claims_data.seeds(),
+            cvr_state=started.cvr.state,
+            opus_state=started.opus_debitor.state,
+            kvantum_state=started.kvantum.state,
+            posting_intake=started.posting,
+        )
+        samples = environment.ROOT / "samples" / "claims"
+        for name in ("krav-blandet-utf8.csv", "fejl-manglende-kolonne.csv"):
+            work_storage.container("claims-inbox").upload_blob(
+                name, (samples / name).read_bytes(), metadata={"indsendt_af": "kreditorer@devhost.example"}
+            )
         clock = time.monotonic()
         host.fire("vendor_intake")
         host.run_until_idle(timeout=300)
+        while started.posting.process_pending():  # Kvantum answers the posting files; the host settles them
+            host.run_until_idle(timeout=300)
         host.fire("run_closer")
-        host.run_until_idle(timeout=60)  # the closed runs' receipts
+        host.run_until_idle(timeout=60)  # the closed runs' hand-offs and receipts
+        host.fire("run_closer")
+        host.run_until_idle(timeout=60)
         host.close()
         print(f"\nAll queues drained in {time.monotonic() - clock:.1f} s.")
         tasks = started.servicenow.state.tables["sc_task"].values()
         print(f"{len(tasks)} ServiceNow tasks created for people: {', '.join(t['number'] for t in tasks)}")
         created = started.kvantum.state.created()
         print(f"{len(created)} vendors created in Kvantum: {', '.join(v['NAME1'] for v in created)}")
+        print(f"{len(started.posting.answered())} posting files answered by Kvantum's posting intake")
         for mail in started.graph.state.outbox:
             lines = mail["body"].count("\n- ")
             print(f"Mail to {', '.join(mail['to'])}: {mail['subject']!r}, {lines} lines")

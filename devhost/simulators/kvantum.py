@@ -30,6 +30,16 @@ The service root is `/sap/opu/kvantum/vendor/v1`; every request needs HTTP basic
   fields) gets the framework's `/IWBEP/CM_MGW_RT/...` codes. The message numbers are this simulator's,
   modelled on SAP's message classes; the texts are Danish, as for a logon in language DA.
 
+- The chart of accounts, read-only, paged the same way (`$top`, `__next`, in key order), each entity with
+  `__metadata`: `GET /GLAccounts` (artskonti, SKB1-like: `{"SAKNR", "BUKRS", "XSPEB"}`, `XSPEB` "X" = blocked
+  for posting), `GET /CostCenters` (CSKS-like: `{"KOSTL", "KOKRS", "DATAB", "DATBI", "BKZKP"}`, valid from
+  DATAB to DATBI (`YYYYMMDD`, `99991231` = open-ended), `BKZKP` "X" = locked for actual postings) and
+  `GET /WBSElements` (PRPS-like: `{"POSID", "STATUS"}`, `STATUS` SAP's system status: `REL` released = open,
+  `TECO` technically completed or `CLSD` closed = no postings). SAKNR and KOSTL are numeric and held in
+  SAP's internal form, zero-padded to 10 (`0022110000`); POSID is held as given, upper-cased. Nothing is
+  seeded by default: `state.add_gl_account(number, open=True)`, `add_cost_center(number, open=True,
+  valid_to="99991231")` and `add_wbs_element(code, open=True)` seed it.
+
 Errors: `{"error": {"code": "<class>/<number>", "message": {"lang": "da", "value": ...}, "innererror":
 {"application", "transactionid", "timestamp", "Error_Resolution", "errordetails"}}}`.
 
@@ -39,7 +49,9 @@ done, as SAP's web dispatcher would; "timeout" processes the request and answers
 - for a create the vendor IS created, and a client that gave up has lost the answer. `slow_seconds` delays
 every answer. For devhost users: `GET /_control/vendors`, `POST /_control/reset`, `/_control/vendors` (seed
 one, SAP fields), `/_control/fault` `{"kind", "count", "value", "message", "endpoint"}`,
-`/_control/refuse_next` `{"message", "code"}`, `/_control/expire_csrf`, `/_control/slow` `{"seconds"}`.
+`/_control/refuse_next` `{"message", "code"}`, `/_control/expire_csrf`, `/_control/slow` `{"seconds"}`,
+`/_control/gl_accounts` `{"number", "open"}`, `/_control/cost_centers` `{"number", "open", "valid_to"}`,
+`/_control/wbs_elements` `{"code", "open"}`.
 
 Quiet: no access log and nothing else logged; vendor numbers are 10 digits, which the tests' personal-data
 scan would take for CPR numbers.
@@ -63,6 +75,17 @@ SERVICE_PATH = "/sap/opu/kvantum/vendor/v1"
 SESSION_COOKIE = "SAP_SESSIONID_KVA_100"
 REALM = "SAP NetWeaver Application Server [KVA/100]"
 DEFAULT_ACCOUNT_GROUPS = frozenset({"LEVD", "LEVU", "LEVP", "LEVO"})
+#: The company code and controlling area the chart of accounts is seeded under.
+COMPANY_CODE = "1000"
+CONTROLLING_AREA = "1000"
+#: SAP's "valid to" of an open-ended record.
+OPEN_ENDED = "99991231"
+#: The chart of accounts' entity sets: (entity set, key field, entity type), in the service document's order.
+CHART_SETS = (
+    ("GLAccounts", "SAKNR", "GLAccount"),
+    ("CostCenters", "KOSTL", "CostCenter"),
+    ("WBSElements", "POSID", "WBSElement"),
+)
 
 #: LFA1's fields as the service names them (ZZPNR: the P number, a customer field; SMTP_ADDR: the e-mail).
 LFA1_FIELDS = (
@@ -150,6 +173,8 @@ class KvantumState(SapGatewayState):
             self._created: list[str] = []
             self._next_created = 200001
             self._next_seeded = 100001
+            # The chart of accounts, by entity set and then by key (SAKNR, KOSTL, POSID).
+            self.chart: dict[str, dict[str, dict[str, str]]] = {name: {} for name, _, _ in CHART_SETS}
 
     # --- seeding and inspection -------------------------------------------------------------------------------
 
@@ -182,6 +207,47 @@ class KvantumState(SapGatewayState):
             }
             self.vendors[number] = vendor
             return copy.deepcopy(vendor)
+
+    def add_gl_account(self, number: str, open: bool = True) -> dict[str, str]:  # noqa: A002 - SAP's word
+        """Seeds a GL account (artskonto) in company code 1000, blocked for posting unless `open`; returns it."""
+        record = {"SAKNR": _internal(number), "BUKRS": COMPANY_CODE, "XSPEB": "" if open else "X"}
+        return self._add_chart("GLAccounts", "SAKNR", record)
+
+    def add_cost_center(
+        self,
+        number: str,
+        open: bool = True,  # noqa: A002 - SAP's word
+        valid_to: str = OPEN_ENDED,
+    ) -> dict[str, str]:
+        """Seeds a cost centre, locked for actual postings unless `open`, valid until `valid_to`; returns it."""
+        if not re.fullmatch(r"[0-9]{8}", valid_to):
+            raise ValueError("valid_to is a date YYYYMMDD")
+        record = {
+            "KOSTL": _internal(number),
+            "KOKRS": CONTROLLING_AREA,
+            "DATAB": "19000101",
+            "DATBI": valid_to,
+            "BKZKP": "" if open else "X",
+        }
+        return self._add_chart("CostCenters", "KOSTL", record)
+
+    def add_wbs_element(self, code: str, open: bool = True) -> dict[str, str]:  # noqa: A002 - SAP's word
+        """Seeds a WBS element (PSP-element), released (REL) if `open`, else closed (CLSD); returns it."""
+        if not code.strip():
+            raise ValueError("a WBS element has a code")
+        record = {"POSID": code.strip().upper(), "STATUS": "REL" if open else "CLSD"}
+        return self._add_chart("WBSElements", "POSID", record)
+
+    def _add_chart(self, entity_set: str, key: str, record: dict[str, str]) -> dict[str, str]:
+        """Stores one chart-of-accounts record under its key (replacing an earlier one); returns a copy."""
+        with self.lock:
+            self.chart[entity_set][record[key]] = record
+            return dict(record)
+
+    def chart_records(self, entity_set: str) -> list[dict[str, str]]:
+        """The records of one chart-of-accounts entity set, in key order."""
+        with self.lock:
+            return [dict(record) for _, record in sorted(self.chart[entity_set].items())]
 
     def created(self) -> list[dict[str, Any]]:
         """The vendors created through the service (not seeded), in creation order, each with its RequestKey."""
@@ -269,6 +335,14 @@ class KvantumState(SapGatewayState):
                 raise RefusalError("AR/191", f"IBAN {row['IBAN']} er ugyldig", "LFBK/IBAN")
 
 
+def _internal(number: str) -> str:
+    """A GL account or cost centre number in SAP's internal form: digits zero-padded to 10 (ALPHA conversion)."""
+    compact = number.strip().upper()
+    if not compact or len(compact) > 10 or not compact.isalnum():
+        raise ValueError("a GL account or cost centre number is 1 to 10 letters or digits")
+    return compact.zfill(10) if compact.isdigit() else compact
+
+
 def _pattern(term: str) -> re.Pattern[str]:
     """A search term as SAP's search help takes it: `*` stands for any run of characters, all else is literal."""
     return re.compile(".*".join(re.escape(part) for part in term.split("*")))
@@ -315,13 +389,16 @@ class _Handler(SapGatewayHandler):
     def _service(self, method: str, path: str, params: dict[str, str], body: bytes, headers: dict[str, str]) -> Answer:
         """The vendor service's answer to an authenticated request: (status, body, headers)."""
         if method == "GET" and path == "/":
-            return 200, {"d": {"EntitySets": ["Vendors"]}}, headers
+            return 200, {"d": {"EntitySets": ["Vendors", *(name for name, _, _ in CHART_SETS)]}}, headers
         if method == "GET" and path == "/Vendors":
             return 200, self._search(params), headers
         if method == "POST" and path == "/Vendors":
             return self._csrf_refused() or self._create(body)
+        chart = {f"/{name}": (name, key, entity_type) for name, key, entity_type in CHART_SETS}
+        if method == "GET" and path in chart:
+            return 200, self._chart_page(*chart[path], params), headers
         return (
-            405 if path == "/Vendors" else 404,
+            405 if path == "/Vendors" or path in chart else 404,
             self._error_body("/IWBEP/CM_MGW_RT/021", "Ressourcen findes ikke"),
             {},
         )
@@ -344,6 +421,15 @@ class _Handler(SapGatewayHandler):
         entity = self._entity(vendor)
         return status, {"d": entity}, {"Location": entity["__metadata"]["uri"]}
 
+    def _chart_page(self, entity_set: str, key: str, entity_type: str, params: dict[str, str]) -> dict[str, Any]:
+        """One page of a chart-of-accounts entity set, with `__next` while more follow."""
+
+        def show(record: dict[str, str]) -> dict[str, Any]:
+            """A record as the service shows it, with OData's `__metadata`."""
+            return {**self._metadata(entity_set, record[key], entity_type), **record}
+
+        return {"d": self._page(entity_set, self.state.chart_records(entity_set), params, show)}
+
     def _entity(self, vendor: dict[str, Any]) -> dict[str, Any]:
         """A vendor as the service shows it, with OData's `__metadata`."""
         return {**self._metadata("Vendors", vendor["LIFNR"], "Vendor"), **vendor}
@@ -364,6 +450,25 @@ class _Handler(SapGatewayHandler):
             try:
                 self.reply(201, state.add_vendor(**arguments))
             except ValueError as error:
+                self.reply(400, self._error_body("/IWBEP/CM_MGW_RT/020", str(error)))
+            return
+        seeders = {
+            "/_control/gl_accounts": lambda: state.add_gl_account(
+                str(arguments["number"]), bool(arguments.get("open", True))
+            ),
+            "/_control/cost_centers": lambda: state.add_cost_center(
+                str(arguments["number"]),
+                bool(arguments.get("open", True)),
+                str(arguments.get("valid_to", OPEN_ENDED)),
+            ),
+            "/_control/wbs_elements": lambda: state.add_wbs_element(
+                str(arguments["code"]), bool(arguments.get("open", True))
+            ),
+        }
+        if path in seeders:
+            try:
+                self.reply(201, seeders[path]())
+            except (KeyError, ValueError) as error:
                 self.reply(400, self._error_body("/IWBEP/CM_MGW_RT/020", str(error)))
             return
         if path == "/_control/refuse_next":

@@ -32,7 +32,8 @@ The brief names `HEADER` and `LINES/LINE` per document but not the element that 
 SEND_TIME are Danish local time (Europe/Copenhagen, CET/CEST) because the file is an edge read by Danish
 people and systems; the model holds the instant in UTC.
 
-Response (Kvantum's answer, one per request file; the simulator writes it with `render_response`)::
+Response (Kvantum's answer, one per request file, plus later files for payments the bank returned; the
+simulator writes them with `render_response`)::
 
     <?xml version="1.0" encoding="UTF-8"?>
     <FinancePostingResponse>
@@ -40,10 +41,17 @@ Response (Kvantum's answer, one per request file; the simulator writes it with `
         <FILE_NAME/> (the request file answered) [<SEND_DATE/> <SEND_TIME/>] (Copenhagen time)
       </CONTROL_FIELDS>
       <DOCUMENT_RESULT>                            (one or more, one per document reference)
-        <XREF1_HD/> <STATUS>BOOKED|REJECTED</STATUS>
-        [<DOC_NO/>] (required when BOOKED, absent when REJECTED) [<MESSAGE_CODE/>] [<MESSAGE/>]
+        <XREF1_HD/> <STATUS>BOOKED|REJECTED|RETURNED</STATUS>
+        [<DOC_NO/>] (required when BOOKED or RETURNED, absent when REJECTED)
+        [<MESSAGE_CODE/>] [<MESSAGE/>] (both required when RETURNED)
       </DOCUMENT_RESULT>
     </FinancePostingResponse>
+
+The statuses: BOOKED, the document is booked under DOC_NO; REJECTED, Kvantum or the bank refused it before
+booking (MESSAGE_CODE/MESSAGE say why); RETURNED, the bank sent back a payment booked earlier (no NemKonto,
+account closed, ...): it comes in a later response file of its own whose FILE_NAME names the request file
+the document was in, with the DOC_NO it was booked under and the bank's reason. A RETURNED payment was
+never paid out, so it goes to a person like a rejected one, but its booking must be reversed.
 
 Responses are parsed with defusedxml: a DTD, an entity declaration or an external reference is refused,
 as is any element not listed above. A CPR-shaped number in a response message is redacted when parsed,
@@ -249,23 +257,38 @@ class PostingFile(BoundaryModel):
         return documents
 
 
+#: What Kvantum says about a document: booked, rejected before booking, or returned by the bank after booking.
+DocumentStatus = Literal["BOOKED", "REJECTED", "RETURNED"]
+
+
 class DocumentResult(BoundaryModel):
-    """Kvantum's answer for one document: booked with a document number, or rejected with a reason."""
+    """Kvantum's answer for one document: booked with a document number, rejected, or returned by the bank."""
 
     reference: Reference
-    booked: bool
+    status: DocumentStatus
     document_number: Annotated[Code, Field(min_length=1, max_length=10)] | None = None
     code: Annotated[str, _one_line_text(50)] | None = None
     message: Annotated[str, _one_line_text(500)] | None = None
 
     @model_validator(mode="after")
     def _number_when_booked(self) -> Self:
-        """A booked document has a document number; a rejected one has none."""
-        if self.booked and self.document_number is None:
+        """Booked and returned documents have a document number, a rejected one none; a return says why."""
+        if self.status == "BOOKED" and self.document_number is None:
             raise PostingError("a booked document has a document number (DOC_NO)")
-        if not self.booked and self.document_number is not None:
+        if self.status == "REJECTED" and self.document_number is not None:
             raise PostingError("a rejected document has no document number (DOC_NO)")
+        if self.status == "RETURNED":
+            # A return reverses a booking: without the number and the bank's reason a person cannot act on it.
+            if self.document_number is None:
+                raise PostingError("a returned payment has the document number (DOC_NO) it was booked under")
+            if self.code is None or self.message is None:
+                raise PostingError("a returned payment has the bank's reason (MESSAGE_CODE and MESSAGE)")
         return self
+
+    @property
+    def booked(self) -> bool:
+        """Whether the document is booked (and not, or not yet, returned by the bank)."""
+        return self.status == "BOOKED"
 
 
 class PostingResponse(BoundaryModel):
@@ -363,7 +386,7 @@ def render_response(response: PostingResponse) -> bytes:
     for result in response.results:
         element = ET.SubElement(root, "DOCUMENT_RESULT")
         _add(element, "XREF1_HD", result.reference)
-        _add(element, "STATUS", "BOOKED" if result.booked else "REJECTED")
+        _add(element, "STATUS", result.status)
         _add(element, "DOC_NO", result.document_number)
         _add(element, "MESSAGE_CODE", result.code)
         _add(element, "MESSAGE", result.message)
@@ -372,7 +395,7 @@ def render_response(response: PostingResponse) -> bytes:
 
 _CONTROL_TAGS = frozenset({"FILE_NAME", "SEND_DATE", "SEND_TIME"})
 _RESULT_TAGS = frozenset({"XREF1_HD", "STATUS", "DOC_NO", "MESSAGE_CODE", "MESSAGE"})
-_STATUSES = {"BOOKED": True, "REJECTED": False}
+_STATUSES = frozenset({"BOOKED", "REJECTED", "RETURNED"})
 _DIGITS_8 = re.compile(r"[0-9]{8}")
 _DIGITS_6 = re.compile(r"[0-9]{6}")
 
@@ -415,11 +438,13 @@ def _result(element: ET.Element, position: int) -> dict[str, object]:
         if not fields.get(required):
             raise PostingResponseError(f"{where} has no {required}")
     if fields["STATUS"] not in _STATUSES:
-        raise PostingResponseError(f"{where} has STATUS '{redact(fields['STATUS'])[:20]}', not BOOKED or REJECTED")
+        raise PostingResponseError(
+            f"{where} has STATUS '{redact(fields['STATUS'])[:20]}', not BOOKED, REJECTED or RETURNED"
+        )
     message = fields.get("MESSAGE") or None
     return {
         "reference": fields["XREF1_HD"],
-        "booked": _STATUSES[fields["STATUS"]],
+        "status": fields["STATUS"],
         "document_number": fields.get("DOC_NO") or None,
         "code": fields.get("MESSAGE_CODE") or None,
         "message": redact(message) if message is not None else None,
@@ -460,13 +485,14 @@ def parse_response_file(data: bytes) -> PostingResponse:
 
 
 def parse_response(data: bytes) -> list[DocumentResult]:
-    """The document results of a `FinancePostingResponse` file; a malformed file raises `PostingResponseError`."""
+    """The document results of a response file (booked, rejected, returned); malformed: `PostingResponseError`."""
     return parse_response_file(data).results
 
 
 __all__ = [
     "MAX_LINES",
     "DocumentResult",
+    "DocumentStatus",
     "PostingDocument",
     "PostingError",
     "PostingFile",

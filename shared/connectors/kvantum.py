@@ -27,6 +27,14 @@ The protocol, as `devhost.simulators.kvantum` serves it:
   `KvantumRefusalError`, for a person to act on. Everything else (outage, 5xx, timeout, 401, the Gateway
   framework's own `/IWBEP/...` errors, CSRF still refused) is technical: `KvantumError`.
 
+- The chart of accounts, read-only and paged like the vendors: `GET /GLAccounts` (`SAKNR`, `XSPEB` "X" =
+  blocked for posting), `GET /CostCenters` (`KOSTL`, `BKZKP` "X" = locked, valid `DATAB` to `DATBI`,
+  `YYYYMMDD`) and `GET /WBSElements` (`POSID`, `STATUS` `REL` = released; `TECO`, `CLSD` and anything else take
+  no postings). `chart_of_accounts()` reads every page of the three and keeps the OPEN numbers only, in SAP's
+  external form (a numeric SAKNR or KOSTL without its leading zeros, so `22110000` and `0022110000` are the
+  same account; a POSID upper-cased). A claim's account assignment is then checked with
+  `ChartOfAccounts.refusal(...)`, which gives the reason code and Danish text of the first thing closed.
+
 Retries follow `shared.connectors.http`: reads are retried on 429, 5xx and timeouts; a create only on 429 or
 when it never connected. A 401 is reported at once rather than repeated: the password cannot have changed in
 between, and every failed logon counts towards SAP locking the integration user.
@@ -34,11 +42,13 @@ Exception texts are redacted; note that a vendor number (10 digits) is CPR-shape
 """
 
 import re
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationError
 
+from shared.config import DANISH_TIME
 from shared.connectors.sap_gateway import SapGatewayClient
 from shared.logs import get_logger
 from shared.models import BoundaryModel
@@ -176,6 +186,43 @@ class NewVendor(BoundaryModel):
         }
 
 
+def sap_number(value: str) -> str:
+    """A GL account, cost centre or WBS element as compared: trimmed, upper-cased, a number without leading zeros."""
+    compact = value.strip().upper()
+    # SAP's ALPHA conversion: internally a numeric key is zero-padded to 10; people write it without the zeros.
+    return (compact.lstrip("0") or "0") if compact.isdigit() else compact
+
+
+#: Reason codes and Danish texts of an account assignment Kvantum will not post to. No numbers in the texts:
+#: a cost centre is ten digits, which is CPR-shaped; the code says which field, the claim holds the number.
+GL_ACCOUNT_CLOSED = ("ARTSKONTO_LUKKET", "Artskontoen findes ikke eller er spærret for bogføring i Kvantum.")
+COST_CENTER_CLOSED = ("OMKOSTNINGSSTED_LUKKET", "Omkostningsstedet findes ikke eller er lukket i Kvantum.")
+WBS_ELEMENT_CLOSED = ("PSP_ELEMENT_LUKKET", "PSP-elementet findes ikke eller er lukket i Kvantum.")
+
+
+class ChartOfAccounts(BoundaryModel):
+    """The GL accounts, cost centres and WBS elements Kvantum takes postings on (open ones only)."""
+
+    gl_accounts: frozenset[str]
+    cost_centers: frozenset[str]
+    wbs_elements: frozenset[str]
+
+    def refusal(
+        self, gl_account: str, cost_center: str | None = None, wbs_element: str | None = None
+    ) -> tuple[str, str] | None:
+        """(Reason code, Danish text) of the first of GL account, cost centre, WBS element not open; else None.
+
+        An empty or absent cost centre or WBS element is not checked (a claim names one of them).
+        """
+        if sap_number(gl_account) not in self.gl_accounts:
+            return GL_ACCOUNT_CLOSED
+        if cost_center and cost_center.strip() and sap_number(cost_center) not in self.cost_centers:
+            return COST_CENTER_CLOSED
+        if wbs_element and wbs_element.strip() and sap_number(wbs_element) not in self.wbs_elements:
+            return WBS_ELEMENT_CLOSED
+        return None
+
+
 def search_term(name: str) -> str:
     """SAP's search term (MCOD1) for a name: upper case, runs of whitespace as one space, at most 25 characters."""
     return " ".join(name.split()).upper()[:SEARCH_TERM_LENGTH]
@@ -219,6 +266,40 @@ class KvantumClient(SapGatewayClient):
     def _vendors(self, params: dict[str, str]) -> list[Vendor]:
         """The vendors of a query, every page collected by following `__next`."""
         return [_vendor(record) for record in self._results("/Vendors", list(params.items()))]
+
+    def chart_of_accounts(self, today: date | None = None) -> ChartOfAccounts:
+        """The open GL accounts, cost centres (valid `today`, Danish date by default) and WBS elements, every page."""
+        day = (today or datetime.now(DANISH_TIME).date()).strftime("%Y%m%d")
+        gl_accounts = {
+            sap_number(record["SAKNR"])
+            for record in self._chart("/GLAccounts", "SAKNR")
+            if str(record.get("XSPEB") or "").strip().upper() != "X"
+        }
+        cost_centers = {
+            sap_number(record["KOSTL"])
+            for record in self._chart("/CostCenters", "KOSTL")
+            if str(record.get("BKZKP") or "").strip().upper() != "X"
+            # A missing DATAB is "always", a missing DATBI open-ended; YYYYMMDD strings compare as dates.
+            and str(record.get("DATAB") or "00000000") <= day <= str(record.get("DATBI") or "99991231")
+        }
+        wbs_elements = {
+            sap_number(record["POSID"])
+            for record in self._chart("/WBSElements", "POSID")
+            if str(record.get("STATUS") or "").strip().upper() == "REL"
+        }
+        return ChartOfAccounts(
+            gl_accounts=frozenset(gl_accounts),
+            cost_centers=frozenset(cost_centers),
+            wbs_elements=frozenset(wbs_elements),
+        )
+
+    def _chart(self, path: str, key: str) -> list[dict[str, Any]]:
+        """Every record of a chart-of-accounts entity set, each an object with a non-empty key."""
+        records = self._results(path, [])
+        for record in records:
+            if not isinstance(record, dict) or not str(record.get(key) or "").strip():
+                raise KvantumError(200, f"GET {path}: a record in the answer has no {key}")
+        return records
 
     # --- create ---------------------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """The Kvantum connector against the Kvantum simulator, over real HTTP: reads, paging, creates, CSRF, faults."""
 
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 import requests
@@ -419,3 +420,118 @@ def test_the_factory_names_missing_settings(monkeypatch):
     finally:
         get_settings.cache_clear()
         kvantum_client.cache_clear()
+
+
+# --- chart of accounts ------------------------------------------------------------------------------------------
+
+
+def test_the_chart_of_accounts_holds_the_open_numbers_only(client, kvantum):
+    kvantum.state.add_gl_account("22110000")
+    kvantum.state.add_gl_account("22120000", open=False)
+    kvantum.state.add_cost_center("1011020000")
+    kvantum.state.add_cost_center("1011030000", open=False)
+    kvantum.state.add_cost_center("1011040000", valid_to="20251231")  # expired
+    kvantum.state.add_wbs_element("xk-0001.01")
+    kvantum.state.add_wbs_element("XK-0002.01", open=False)
+    chart = client.chart_of_accounts(today=date(2026, 3, 2))
+    assert chart.gl_accounts == {"22110000"}
+    assert chart.cost_centers == {"1011020000"}
+    assert chart.wbs_elements == {"XK-0001.01"}
+    assert client.chart_of_accounts(today=date(2025, 12, 31)).cost_centers == {"1011020000", "1011040000"}
+
+
+def test_the_service_holds_keys_in_sap_internal_form_and_the_client_compares_without_zeros(client, kvantum):
+    kvantum.state.add_gl_account("4711")
+    answer = requests.get(f"{kvantum.service_url}/GLAccounts", auth=("devhost", "devhost-secret"), timeout=5)
+    [record] = answer.json()["d"]["results"]
+    assert (record["SAKNR"], record["XSPEB"]) == ("0000004711", "")
+    assert record["__metadata"]["uri"].endswith("/GLAccounts('0000004711')")
+    chart = client.chart_of_accounts()
+    assert chart.gl_accounts == {"4711"}
+    assert chart.refusal("0000004711") is None and chart.refusal(" 4711 ") is None
+
+
+def test_refusal_names_the_first_closed_account_assignment(client, kvantum):
+    kvantum.state.add_gl_account("22110000")
+    kvantum.state.add_gl_account("22120000", open=False)
+    kvantum.state.add_cost_center("1011020000")
+    kvantum.state.add_cost_center("1011030000", open=False)
+    kvantum.state.add_wbs_element("XK-0001.01")
+    kvantum.state.add_wbs_element("XK-0002.01", open=False)
+    chart = client.chart_of_accounts()
+    assert chart.refusal("22110000", "1011020000", None) is None
+    assert chart.refusal("22110000", "", "xk-0001.01") is None, "an empty cost centre is not checked"
+    closed = [
+        chart.refusal("22120000", "1011020000", None),
+        chart.refusal("99999999", "1011020000", None),
+        chart.refusal("22110000", "1011030000", None),
+        chart.refusal("22110000", "1011099999", None),
+        chart.refusal("22110000", None, "XK-0002.01"),
+        chart.refusal("22110000", None, "XK-9999"),
+    ]
+    assert [code for code, _ in closed] == [
+        "ARTSKONTO_LUKKET",
+        "ARTSKONTO_LUKKET",
+        "OMKOSTNINGSSTED_LUKKET",
+        "OMKOSTNINGSSTED_LUKKET",
+        "PSP_ELEMENT_LUKKET",
+        "PSP_ELEMENT_LUKKET",
+    ]
+    assert closed[0][1] == "Artskontoen findes ikke eller er spærret for bogføring i Kvantum."
+    assert all(not contains_cpr(text) for _, text in closed), "no ten-digit cost centre in the text"
+
+
+def test_the_chart_of_accounts_is_read_across_every_page(client, kvantum):
+    for number in range(120):
+        kvantum.state.add_gl_account(str(40000000 + number), open=number % 10 != 0)
+    for number in range(60):
+        kvantum.state.add_cost_center(str(5000 + number))
+    kvantum.state.add_wbs_element("XK-0001")
+    chart = client.chart_of_accounts()
+    assert len(chart.gl_accounts) == 108 and "40000001" in chart.gl_accounts and "40000010" not in chart.gl_accounts
+    assert len(chart.cost_centers) == 60 and chart.wbs_elements == {"XK-0001"}
+    assert kvantum.state.count("GET", "/GLAccounts") == 3, "pages of 50, 50 and 20"
+    assert kvantum.state.count("GET", "/CostCenters") == 2 and kvantum.state.count("GET", "/WBSElements") == 1
+
+
+def test_an_empty_chart_refuses_everything(client, kvantum):
+    chart = client.chart_of_accounts()
+    assert (chart.gl_accounts, chart.cost_centers, chart.wbs_elements) == (frozenset(), frozenset(), frozenset())
+    assert chart.refusal("22110000", "1011020000") == (
+        "ARTSKONTO_LUKKET",
+        "Artskontoen findes ikke eller er spærret for bogføring i Kvantum.",
+    )
+
+
+def test_the_chart_of_accounts_needs_the_password_and_is_read_once_on_401(kvantum, waits):
+    kvantum.state.add_gl_account("22110000")
+    wrong = KvantumClient(kvantum.url, "devhost", "wrong", sleep=waits.append)
+    with pytest.raises(KvantumError) as failed:
+        wrong.chart_of_accounts()
+    assert failed.value.status == 401 and kvantum.state.count("GET", "/GLAccounts") == 1 and waits == []
+    answer = requests.get(f"{kvantum.service_url}/CostCenters", timeout=5)
+    assert answer.status_code == 401 and answer.headers["WWW-Authenticate"].startswith("Basic realm=")
+    assert answer.json()["error"]["code"] == "/IWFND/CM_CONSUMER/401"
+
+
+def test_a_503_on_the_chart_is_retried_and_a_post_to_it_is_refused(client, kvantum, waits):
+    kvantum.state.add_wbs_element("XK-0001")
+    kvantum.state.inject("503")
+    assert client.chart_of_accounts().wbs_elements == {"XK-0001"}
+    assert waits == [0.5]
+    answer = requests.post(f"{kvantum.service_url}/WBSElements", json={}, auth=("devhost", "devhost-secret"), timeout=5)
+    assert answer.status_code == 405 and answer.json()["error"]["code"] == "/IWBEP/CM_MGW_RT/021"
+
+
+def test_the_chart_is_seeded_through_control_endpoints_and_reset_forgets_it(kvantum, client):
+    for path, body in [
+        ("gl_accounts", {"number": "22110000"}),
+        ("cost_centers", {"number": "1011020000", "open": False}),
+        ("wbs_elements", {"code": "XK-0001"}),
+    ]:
+        assert requests.post(f"{kvantum.url}/_control/{path}", json=body, timeout=5).status_code == 201
+    assert requests.post(f"{kvantum.url}/_control/wbs_elements", json={}, timeout=5).status_code == 400
+    chart = client.chart_of_accounts()
+    assert (chart.gl_accounts, chart.cost_centers, chart.wbs_elements) == ({"22110000"}, frozenset(), {"XK-0001"})
+    kvantum.state.reset()
+    assert client.chart_of_accounts().gl_accounts == frozenset()

@@ -278,9 +278,9 @@ def test_errors_never_echo_a_cpr():
 
 
 RESULTS = [
-    DocumentResult(reference="KRAV-1", booked=True, document_number="1900001234"),
+    DocumentResult(reference="KRAV-1", status="BOOKED", document_number="1900001234"),
     DocumentResult(
-        reference="KRAV-2", booked=False, code="NO_NEMKONTO", message="Modtager har ingen NemKonto & <ingen> konto"
+        reference="KRAV-2", status="REJECTED", code="NO_NEMKONTO", message="Modtager har ingen NemKonto & <ingen> konto"
     ),
 ]
 
@@ -310,15 +310,57 @@ def test_rejected_result_carries_its_message():
     <MESSAGE_CODE>ACCOUNT_CLOSED</MESSAGE_CODE><MESSAGE>Konto lukket</MESSAGE></DOCUMENT_RESULT>
 </FinancePostingResponse>"""
     (result,) = parse_response(data)
-    assert result == DocumentResult(reference="KRAV-9", booked=False, code="ACCOUNT_CLOSED", message="Konto lukket")
+    assert result == DocumentResult(
+        reference="KRAV-9", status="REJECTED", code="ACCOUNT_CLOSED", message="Konto lukket"
+    )
+    assert not result.booked
     assert parse_response_file(data).sent_at is None
+
+
+def test_a_returned_payment_carries_its_booking_and_the_banks_reason():
+    data = b"""<?xml version="1.0" encoding="UTF-8"?>
+<FinancePostingResponse>
+  <CONTROL_FIELDS><FILE_NAME>FPR_1.xml</FILE_NAME></CONTROL_FIELDS>
+  <DOCUMENT_RESULT><XREF1_HD>KRAV-9</XREF1_HD><STATUS>RETURNED</STATUS><DOC_NO>1900000001</DOC_NO>
+    <MESSAGE_CODE>INGEN_NEMKONTO</MESSAGE_CODE><MESSAGE>Modtageren har ingen NemKonto.</MESSAGE></DOCUMENT_RESULT>
+</FinancePostingResponse>"""
+    response = parse_response_file(data)
+    (result,) = response.results
+    assert (result.status, result.document_number, result.code) == ("RETURNED", "1900000001", "INGEN_NEMKONTO")
+    assert result.message == "Modtageren har ingen NemKonto." and not result.booked
+    assert response.file_name == "FPR_1.xml", "a return names the request file the document was in"
+    assert parse_response(render_response(response)) == [result]
+
+
+def test_booked_is_derived_from_the_status():
+    assert DocumentResult(reference="K", status="BOOKED", document_number="1").booked
+    assert not DocumentResult(reference="K", status="REJECTED", code="X", message="x").booked
+    assert not DocumentResult(reference="K", status="RETURNED", document_number="1", code="X", message="x").booked
+    with pytest.raises(ValidationError):
+        DocumentResult(reference="K", booked=True, document_number="1")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"status": "BOOKED"}, "a booked document has a document number"),
+        ({"status": "REJECTED", "document_number": "1"}, "a rejected document has no document number"),
+        ({"status": "RETURNED", "code": "X", "message": "x"}, "booked under"),
+        ({"status": "RETURNED", "document_number": "1", "code": "X"}, "the bank's reason"),
+        ({"status": "RETURNED", "document_number": "1", "message": "x"}, "the bank's reason"),
+        ({"status": "PAID", "document_number": "1"}, "status"),
+    ],
+)
+def test_status_and_document_number_go_together(fields, reason):
+    with pytest.raises(ValidationError, match=reason):
+        DocumentResult(reference="K", **fields)
 
 
 def test_a_cpr_in_a_response_message_is_redacted():
     data = render_response(
         PostingResponse(
             file_name="FPR_1.xml",
-            results=[DocumentResult(reference="K", booked=False, message="CPR 0101585000 ukendt")],
+            results=[DocumentResult(reference="K", status="REJECTED", message="CPR 0101585000 ukendt")],
         )
     )
     assert parse_response(data)[0].message == "CPR [CPR] ukendt"
@@ -366,7 +408,8 @@ BOOKED = "<DOCUMENT_RESULT><XREF1_HD>K1</XREF1_HD><STATUS>BOOKED</STATUS><DOC_NO
         (b"<FinancePostingRequest/>", "root"),
         (_response(""), "at least one DOCUMENT_RESULT"),
         (_response(BOOKED, control=""), "no FILE_NAME"),
-        (_response(BOOKED.replace("BOOKED", "MAYBE")), "not BOOKED or REJECTED"),
+        (_response(BOOKED.replace("BOOKED", "MAYBE")), "not BOOKED, REJECTED or RETURNED"),
+        (_response(BOOKED.replace("BOOKED", "RETURNED")), "the bank's reason"),
         (_response(BOOKED.replace("<DOC_NO>1</DOC_NO>", "")), "document number"),
         (_response(BOOKED.replace("<XREF1_HD>K1</XREF1_HD>", "")), "no XREF1_HD"),
         (_response(BOOKED + BOOKED), "answered twice"),

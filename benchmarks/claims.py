@@ -1,0 +1,218 @@
+"""Claim payouts end to end: a generated file of N claims, every look-up on, through to Kvantum's responses.
+
+Figures from one run, on the same machine and the same Azurite:
+  1. the automation on Azurite via devhost: the file dropped in claims-inbox, intake (two streamed passes),
+     validate (CVR, chart of accounts, payout index), decide (Opus Debitor), post (posting files), Kvantum's
+     posting intake answering, the responses, the run closer and the batch report; claims per second, storage
+     requests per claim (this process, across blob, queue and table) and the host's peak RSS (the simulators
+     and Kvantum's posting intake run in a process of their own);
+  2. reading and checking the same file in-process with no storage (reader + the pure claim checks);
+  3. Azurite's own rate for 100-entity batch transactions in the same run.
+`--compare` runs the benchmark at 10,000 claims and at N in fresh processes and compares their peak RSS.
+
+Usage: python benchmarks/claims.py [--items 100000] [--compare]
+Targets: at most 0.15 storage requests per claim, at least 1,000 claims/s, peak RSS at 100,000 at most 1.2x 10,000.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import azure.functions as func  # noqa: E402
+
+from benchmarks.counting import RequestCounter  # noqa: E402
+from benchmarks.pipeline import batch_write_rate  # noqa: E402
+from devhost import azurite, certs, claims_data, environment  # noqa: E402
+from devhost.host import HostOptions, LocalHost  # noqa: E402
+
+SIMULATORS = "--simulators"
+
+
+def simulators(connection: str) -> None:
+    """The simulators' process: starts and seeds them, prints their settings, runs until stdin closes."""
+    from devhost.simulators.cvr import CvrServer
+    from devhost.simulators.graph import GraphServer
+    from devhost.simulators.kvantum import KvantumServer
+    from devhost.simulators.kvantum_posting import KvantumPostingIntake
+    from devhost.simulators.opus_debitor import OpusDebitorServer
+    from devhost.simulators.servicenow import ServiceNowServer
+
+    certificate = certs.make(Path(tempfile.mkdtemp(prefix="bench-certs-")))
+    graph = GraphServer(certificate=certificate).start()
+    servicenow = ServiceNowServer().start()
+    cvr, kvantum, opus = CvrServer().start(), KvantumServer().start(), OpusDebitorServer().start()
+    posting = KvantumPostingIntake(connection)
+    claims_data.apply_seeds(
+        claims_data.seeds(),
+        cvr_state=cvr.state,
+        opus_state=opus.state,
+        kvantum_state=kvantum.state,
+        posting_intake=posting,
+    )
+    for company in claims_data.benchmark_companies():
+        cvr.state.add_company(**company)
+    posting.start(poll_seconds=0.2)
+    settings = {
+        **graph.settings(),
+        **cvr.settings(),
+        **kvantum.settings(),
+        **opus.settings(),
+        "SERVICENOW_INSTANCE_URL": servicenow.url,
+        "SERVICENOW_CLIENT_ID": servicenow.state.client_id,
+        "SERVICENOW_CLIENT_SECRET": servicenow.state.client_secret,
+        "REQUESTS_CA_BUNDLE": str(certificate.bundle),
+    }
+    print(json.dumps(settings), flush=True)
+    sys.stdin.read()  # until the benchmark closes the pipe
+    posting.stop()
+
+
+def in_process(path: Path) -> float:
+    """Claims per second read from the file and checked with the pure rules, no storage and no look-ups."""
+    from functions.claim_payouts.reader import iter_rows
+    from functions.claim_payouts.rules import ClaimRefusalError, check_claim
+    from shared import config
+
+    rules = config.rules().in_force(datetime.now(UTC)).rules("claim_payouts")
+    today = date.today()
+    started = time.perf_counter()
+    count = 0
+    with path.open("rb") as stream:
+        for row in iter_rows(stream):
+            with contextlib.suppress(ClaimRefusalError):  # a refused claim is a result too
+                check_claim(row.model_dump(), rules, today)
+            count += 1
+    return count / (time.perf_counter() - started)
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(items: int) -> dict[str, float]:
+    """One measured run; prints and returns its figures."""
+    emulator = azurite.start()
+    helper = subprocess.Popen(
+        [sys.executable, __file__, SIMULATORS, emulator.connection_string],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        settings = json.loads(helper.stdout.readline())  # type: ignore[union-attr]
+        environment.apply(
+            emulator.connection_string,
+            **settings,
+            PSEUDONYM_KEY=os.environ.get("PSEUDONYM_KEY", "bench-key"),
+            CHUNK_SIZE="500",
+            ITEMS_PER_BUCKET="5000",
+            RULES_FILE=str(environment.devhost_rules_file()),
+        )
+        from function_app import BLUEPRINTS
+        from functions.claim_payouts.intake import INBOX
+        from functions.operations.run_closer import close_run
+        from shared import ledger, storage
+
+        app = func.FunctionApp()
+        for blueprint in BLUEPRINTS:
+            app.register_functions(blueprint)
+        host = LocalHost(app, connection_string=emulator.connection_string, options=HostOptions(poll_interval=0.2))
+        host.provision()
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "krav.csv"
+            with path.open("wb") as stream:
+                rows, total = claims_data.generate(items, stream)
+            with path.open("rb") as stream:
+                storage.container(INBOX).upload_blob("krav-benchmark.csv", stream, metadata={"indsendt_af": "b@x.dk"})
+            ports = dict(zip(emulator.ports, ("blob", "queue", "table"), strict=True))
+            counter = RequestCounter(ports).install()
+            started = time.perf_counter()
+            closed = None
+            while True:
+                host.run_until_idle(timeout=3600)
+                runs = ledger.newest_runs("claim_payouts", 1)
+                if runs and runs[0].status is not ledger.RunStatus.INTAKE:
+                    closed = close_run(runs[0].run_id)
+                    if closed and closed.status is ledger.RunStatus.COMPLETE:
+                        host.run_until_idle(timeout=600)  # the receipts
+                        break
+                time.sleep(0.2)
+            elapsed = time.perf_counter() - started
+            counter.uninstall()
+            host.close()
+            assert closed.counts[ledger.ItemStatus.DONE] == rows, closed.counts
+            assert closed.expected_amount == total
+            baseline = in_process(path)
+        batch_rate = batch_write_rate(emulator.connection_string)
+        work_requests = counter.total(exclude=("eventgrid-emulation", "receive-empty"))
+        figures = {
+            "items": items,
+            "claims_per_second": items / elapsed,
+            "seconds": elapsed,
+            "requests_per_claim": work_requests / items,
+            "requests": work_requests,
+            "peak_rss_mib": peak_rss_mib(),
+            "in_process_per_second": baseline,
+            "azurite_batch_entities_per_second": batch_rate,
+        }
+        print(f"claims benchmark: {items} claims, every look-up on, chunks of 500")
+        print(f"  on Azurite via devhost : {figures['claims_per_second']:10.0f} claims/s ({elapsed:.1f} s)")
+        print(f"  in-process read+check  : {baseline:10.0f} claims/s (no storage, no look-ups)")
+        print(f"  Azurite batch writes   : {batch_rate:10.0f} entities/s (100-entity transactions, 4 threads)")
+        print(f"  storage requests/claim : {figures['requests_per_claim']:.4f} (target <= 0.15), {work_requests}")
+        print(f"    plus idle polls of empty queues: {counter.counts[('queue', 'receive-empty')]}")
+        print(f"  host peak RSS          : {figures['peak_rss_mib']:10.1f} MiB (simulators in their own process)")
+        print("  by service and operation:")
+        for (service, operation), count in sorted(counter.counts.items()):
+            print(f"    {service:6} {operation:20} {count:8}  {count / items:.4f}/claim")
+        print("FIGURES " + json.dumps(figures), flush=True)
+        return figures
+    finally:
+        helper.stdin.close()  # type: ignore[union-attr]
+        helper.wait(timeout=30)
+        emulator.stop()
+
+
+def compare(items: int) -> None:
+    """Runs 10,000 and `items` claims in fresh processes and compares their peak memory."""
+    figures = {}
+    for count in (10_000, items):
+        out = subprocess.run(
+            [sys.executable, __file__, "--items", str(count)], capture_output=True, text=True, cwd=ROOT, check=True
+        ).stdout
+        print(out)
+        figures[count] = json.loads(out.split("FIGURES ", 1)[1].splitlines()[0])
+    ratio = figures[items]["peak_rss_mib"] / figures[10_000]["peak_rss_mib"]
+    print(f"peak RSS at {items} / at 10000: {ratio:.2f} (target <= 1.2)")
+
+
+def main() -> None:
+    """Parses the command line."""
+    if len(sys.argv) > 2 and sys.argv[1] == SIMULATORS:
+        simulators(sys.argv[2])
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--compare", action="store_true")
+    args = parser.parse_args()
+    if args.compare:
+        compare(args.items)
+    else:
+        run(args.items)
+
+
+if __name__ == "__main__":
+    main()
