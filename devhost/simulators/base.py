@@ -47,6 +47,10 @@ class JsonHandler(BaseHTTPRequestHandler):
     A simulator either overrides `do_<METHOD>` or implements `_route(method)`, which every method reaches.
     """
 
+    # Headers and body go out in two writes; with Nagle on, the client's delayed ACK holds the second for
+    # about 40 ms per request, which would make every simulator look slow for no reason a real system has.
+    disable_nagle_algorithm = True
+
     def _route(self, method: str) -> None:
         """Answers one request; a simulator that routes by method overrides this."""
         self.reply(405, {"error": {"message": f"{method} is not supported here"}})

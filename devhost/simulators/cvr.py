@@ -1,8 +1,12 @@
 """A CVR register simulator: the "system-til-system" Elasticsearch search for companies, with its faults.
 
 `POST /cvr-permanent/virksomhed/_search` with basic authentication (401 `security_exception` otherwise) and a
-body `{"query": {"term": {"Vrvirksomhed.cvrNummer": <cvr>}}}` (a number or text, or `{"value": <cvr>}`),
-optionally `"_source"` (dotted paths, or true/false), `"size"` and `"from"`. The answer is Elasticsearch's:
+body `{"query": {"term": {"Vrvirksomhed.cvrNummer": <cvr>}}}` (a number or text, or `{"value": <cvr>}`) or
+`{"query": {"terms": {"Vrvirksomhed.cvrNummer": [<cvr>, ...]}}}` (numbers or text, at most 65,536 as
+Elasticsearch's `index.max_terms_count`; `"boost"` beside the field allowed), optionally `"_source"` (dotted
+paths, or true/false), `"size"` (default 10) and `"from"`; `from + size` above 10,000 is 400
+`illegal_argument_exception` ("Result window is too large"), as Elasticsearch's `index.max_result_window`
+answers. A `terms` query's hits come in the order the documents were added. The answer is Elasticsearch's:
 `{"took", "timed_out", "_shards", "hits": {"total", "max_score", "hits": [{"_index", "_type", "_id", "_score",
 "_source": {"Vrvirksomhed": ...}}]}}`, with `hits.total` a number (Elasticsearch 6, as the register runs) or,
 with `state.total_as_object`, `{"value", "relation"}` (7 and later). Any other query shape is 400
@@ -15,7 +19,12 @@ For devhost users and tests: `POST /_control/reset` (an empty register again), `
 `CvrState.add_company`).
 Fault kinds: "429" (Retry-After `value`), "500", "502", "503" (Elasticsearch error bodies), "timeout" (answer
 only after `value` seconds, then as normal) and "partial" (200 with `timed_out` and no hits, as a search that
-ran out of time answers). The simulator logs nothing: its handler keeps no access log.
+ran out of time answers). A fault answers one search, however many numbers it names.
+
+Recorded per search (faulted ones included): `state.requests` counts each CVR number a search names (a `terms`
+search counts once for each of its numbers; "" for a search naming none), and `state.searches` holds each
+search's numbers in the order the searches arrived, so `len(state.searches)` is the number of searches.
+The simulator logs nothing: its handler keeps no access log.
 """
 
 import contextlib
@@ -53,6 +62,9 @@ _ERRORS = {
 }
 _CHALLENGE = {"WWW-Authenticate": 'Basic realm="security" charset="UTF-8"'}
 _SEARCH_KEYS = frozenset({"query", "_source", "size", "from"})
+#: Elasticsearch's defaults for `index.max_terms_count` and `index.max_result_window`.
+MAX_TERMS = 65_536
+MAX_RESULT_WINDOW = 10_000
 
 
 def _letters(length: int = 20) -> str:
@@ -83,6 +95,8 @@ class CvrState:
             self.total_as_object = self._configured_shape
             #: Search requests per CVR number asked for ("" when the query named none), faulted ones included.
             self.requests: Counter[str] = Counter()
+            #: The CVR numbers of each search, in arrival order (empty when it named none), faulted ones included.
+            self.searches: list[tuple[str, ...]] = []
             self.faults: list[tuple[str, float, str]] = []  # (kind, Retry-After or delay seconds, message)
             self.slow_seconds = 0.0
 
@@ -154,10 +168,14 @@ class CvrState:
 
     def find(self, value: Any) -> list[dict[str, Any]]:
         """The documents whose CVR number equals a term query's value (a number or digits as text)."""
-        number = int(value)  # as Elasticsearch reads a term on a long field: "01234567" and 1234567 are one
+        return self.find_any([value])
+
+    def find_any(self, values: list[Any]) -> list[dict[str, Any]]:
+        """The documents whose CVR number is any of a terms query's values, in the order they were added."""
+        numbers = {int(value) for value in values}  # as Elasticsearch reads a long field: "01234567" is 1234567
         with self.lock:
             return [
-                document for cvr, documents in self.companies.items() if int(cvr) == number for document in documents
+                document for cvr, documents in self.companies.items() if int(cvr) in numbers for document in documents
             ]
 
     def take_fault(self) -> tuple[str, float, str] | None:
@@ -166,34 +184,50 @@ class CvrState:
             return self.faults.pop(0) if self.faults else None
 
 
-def _term_value(search: Any) -> tuple[Any, str | None]:
-    """The CVR value of a search body, or (None, Elasticsearch's reason for refusing it)."""
+def _clause(search: Any) -> tuple[str, dict[str, Any]] | str:
+    """A search body's query kind ("term" or "terms") and clause, or Elasticsearch's reason for refusing it."""
     if not isinstance(search, dict):
-        return None, "request body must be a JSON object"
+        return "request body must be a JSON object"
     unknown = sorted(set(search) - _SEARCH_KEYS)
     if unknown:
-        return None, f"Unknown key for a START_OBJECT in [{unknown[0]}]."
+        return f"Unknown key for a START_OBJECT in [{unknown[0]}]."
     query = search.get("query")
-    if not isinstance(query, dict) or list(query) != ["term"]:
+    if not isinstance(query, dict) or list(query) not in (["term"], ["terms"]):
         kinds = list(query) if isinstance(query, dict) else []
-        return None, f"unknown query [{kinds[0] if kinds else ''}]; the register answers term queries only"
-    term = query["term"]
-    if not isinstance(term, dict) or list(term) != [CVR_FIELD]:
-        return None, f"[term] query must be on [{CVR_FIELD}]"
-    value = term[CVR_FIELD]
-    if isinstance(value, dict):  # the long form {"value": ..., "boost": ...}
-        value = value.get("value")
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().isdigit():
+        return f"unknown query [{kinds[0] if kinds else ''}]; the register answers term and terms queries only"
+    kind, clause = next(iter(query.items()))
+    # A terms query takes its boost beside the field; a term query inside the field's long form.
+    allowed = {CVR_FIELD, "boost"} if kind == "terms" else {CVR_FIELD}
+    if not isinstance(clause, dict) or CVR_FIELD not in clause or not set(clause) <= allowed:
+        return f"[{kind}] query must be on [{CVR_FIELD}]"
+    return kind, clause
+
+
+def _term_values(search: Any) -> tuple[list[Any] | None, str | None]:
+    """The CVR values of a search body's term or terms query, or (None, Elasticsearch's reason for refusing it)."""
+    clause = _clause(search)
+    if isinstance(clause, str):
+        return None, clause
+    kind, fields = clause
+    values = fields[CVR_FIELD]
+    if kind == "term":
+        values = [values.get("value") if isinstance(values, dict) else values]  # the long form {"value", "boost"}
+    elif not isinstance(values, list):
+        return None, f"[terms] query does not support [{CVR_FIELD}] as a single value"
+    elif len(values) > MAX_TERMS:
+        return None, (
+            f"The number of terms [{len(values)}] used in the Terms Query request has exceeded "
+            f"the allowed maximum of [{MAX_TERMS}]."
+        )
+    if any(isinstance(v, bool) or not isinstance(v, int | str) or not str(v).strip().isdigit() for v in values):
         return None, f"failed to create query: For input string: [{CVR_FIELD}] is not a number"
-    return value, None
+    return values, None
 
 
-def _recorded(search: Any) -> str:
-    """The CVR number a search asks for, as the request log keys it ("" when it names none)."""
-    value, _ = _term_value(search)
-    if value is None:
-        return ""
-    return f"{value:08d}" if isinstance(value, int) else str(value).strip()
+def _recorded(search: Any) -> tuple[str, ...]:
+    """The CVR numbers a search asks for, as the request log keys them (none when it names none)."""
+    values, _ = _term_values(search)
+    return tuple(f"{value:08d}" if isinstance(value, int) else str(value).strip() for value in values or [])
 
 
 def _project(source: dict[str, Any], includes: Any) -> dict[str, Any]:
@@ -222,6 +256,8 @@ def _project(source: dict[str, Any], includes: Any) -> dict[str, Any]:
 class _Handler(JsonHandler):
     server: "CvrServer"
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, the body waits for the client's delayed ACK (40 ms).
+    disable_nagle_algorithm = True
 
     def handle(self) -> None:
         """Serves the connection; a client gone before a late answer (a timeout fault) is no error to print."""
@@ -285,8 +321,10 @@ class _Handler(JsonHandler):
             search = json.loads(body or b"{}")
         except ValueError:
             search = None
+        numbers = _recorded(search)
         with state.lock:
-            state.requests[_recorded(search)] += 1
+            state.requests.update(numbers or ("",))
+            state.searches.append(numbers)
         if self._fault():
             return
         if not self._authorised():
@@ -300,16 +338,24 @@ class _Handler(JsonHandler):
         self._search(search)
 
     def _search(self, search: Any) -> None:
-        """Answers an authorised search: its term query's documents, or 400 for any other query."""
+        """Answers an authorised search: its term or terms query's documents, or 400 for any other query."""
         state = self.server.state
-        value, refused = _term_value(search)
+        values, refused = _term_values(search)
         size, start = (search.get("size", 10), search.get("from", 0)) if refused is None else (0, 0)
         if refused is None and (not isinstance(size, int) or not isinstance(start, int) or min(size, start) < 0):
             refused = "[size] and [from] must be non-negative numbers"
-        if refused is not None:
-            self._es_error(400, "parsing_exception", refused)
+        if refused is not None or values is None:
+            self._es_error(400, "parsing_exception", refused or "no query")
             return
-        found = state.find(value)
+        if start + size > MAX_RESULT_WINDOW:
+            self._es_error(
+                400,
+                "illegal_argument_exception",
+                f"Result window is too large, from + size must be less than or equal to: [{MAX_RESULT_WINDOW}] "
+                f"but was [{start + size}].",
+            )
+            return
+        found = state.find_any(values)
         shown = [_project(document, search.get("_source")) for document in found[start : start + size]]
         self.reply(200, _answer(shown, len(found), state.total_as_object))
 

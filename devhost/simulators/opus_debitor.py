@@ -8,11 +8,23 @@ The service root is `/sap/opu/odata/opus/debitor/v1`; every request needs HTTP b
   `expire_csrf()` ends every session, as SAP's session timeout does.
 - `GET /BusinessPartners?partner_id=<id>&id_type=<CPR|CVR|SE|P>` answers `{"d": {"results": [{"GPART",
   "TYPE", "IDNUMBER"}]}}` for the partner with that identification (BUT0ID), or an empty list.
+- `GET /BusinessPartners?$filter=(TYPE eq 'CPR' and IDNUMBER eq '...') or (...)` answers every identification
+  (one result per partner and identification, `{"__metadata", "GPART", "TYPE", "IDNUMBER"}`) the filter
+  matches, by GPART, type and number, in pages as below; identifications without a partner are simply absent.
 - `GET /OpenItems?partner=<GPART>&due_before=<YYYYMMDD>` answers the partner's open items (open amount above
   zero) due on or before the key date, by due date then document number, at most `$top` (default 50) per page
   with an absolute `__next` link (`$skiptoken`) while more follow. An item is `{"__metadata", "OPBEL" (12
   digits), "GPART", "BETRH" (open amount, dot decimal), "BETRW" (original amount), "WAERS", "FAEDN" (YYYYMMDD),
   "HVORG", "TVORG", "INKGS" ("" or "X": with the collection agency, Gældsstyrelsen)}`.
+- `GET /OpenItems?$filter=(GPART eq '...' or GPART eq '...') and FAEDN le 'YYYYMMDD'` answers the open items
+  the filter matches, by GPART, due date and document number, paged the same way (`__next` keeps the filter).
+- `$filter` is the OData v2 subset SAP Gateway services commonly implement: `eq`, `ne`, `lt`, `le`, `gt`, `ge`
+  between a property and a string literal (`'...'`, a quote doubled), joined by `and`/`or` (`and` binds
+  tighter) with parentheses. Properties compare as the strings the service shows (FAEDN as YYYYMMDD, so dates
+  order correctly). Anything else, or a property the entity set does not have, is `400`
+  `/IWBEP/CM_MGW_RT/022`; `$filter` wins over the custom parameters when both are given. `state.filters`
+  records `(path, $filter)` of every authenticated read that carried one (for tests counting identifications
+  per request).
 - `POST /Clearings` with `{"ClaimKey", "Partner", "Amount", "Items": [OPBEL, ...]}` books a clearing document
   (AUGBL, 12 digits) that reduces the items in the order given until the amount is used, and answers `201
   {"d": {"ClaimKey", "AUGBL", "Partner", "Amount", "Items": [{"OPBEL", "Amount", "Remaining"}]}}`. It is
@@ -39,6 +51,7 @@ Quiet: no access log and nothing else logged; partner numbers (10 digits) are CP
 import copy
 import json
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -58,6 +71,103 @@ REALM = "SAP NetWeaver Application Server [OPD/100]"
 ID_TYPES = ("CPR", "CVR", "SE", "P")
 _AMOUNT = re.compile(r"[0-9]{1,13}\.[0-9]{2}")
 _CENT = Decimal("0.01")
+#: The properties `$filter` may name, per entity set (as the service shows them).
+FILTERABLE = {
+    "BusinessPartners": frozenset({"GPART", "TYPE", "IDNUMBER"}),
+    "OpenItems": frozenset({"OPBEL", "GPART", "WAERS", "FAEDN", "HVORG", "TVORG", "INKGS"}),
+}
+_TOKEN = re.compile(r"\s*(?:(?P<paren>[()])|'(?P<text>(?:[^']|'')*)'|(?P<word>[A-Za-z_][A-Za-z0-9_]*))")
+_COMPARISONS: dict[str, Callable[[str, str], bool]] = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "lt": lambda a, b: a < b,
+    "le": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b,
+}
+#: A compiled `$filter`: whether an entity (its properties as shown) matches.
+Predicate = Callable[[dict[str, str]], bool]
+
+
+class FilterError(ValueError):
+    """A `$filter` the simulated service cannot read (the text says what, never a literal's value)."""
+
+
+def parse_filter(text: str, properties: frozenset[str]) -> Predicate:
+    """A `$filter` expression (the OData v2 subset in the module docstring) as a predicate over shown entities."""
+    tokens: list[tuple[str, str]] = []
+    position = 0
+    text = text.rstrip()
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None or match.end() == position:
+            raise FilterError(f"uventet tegn ved position {position}")
+        kind = match.lastgroup or ""
+        value = match.group(kind)
+        tokens.append((kind, value.replace("''", "'") if kind == "text" else value))
+        position = match.end()
+    parser = _FilterParser(tokens, properties)
+    predicate = parser.disjunction()
+    if parser.index != len(tokens):
+        raise FilterError("uventet led efter udtrykket")
+    return predicate
+
+
+class _FilterParser:
+    """Recursive descent over `$filter` tokens: or-terms of and-terms of comparisons or parenthesised groups."""
+
+    def __init__(self, tokens: list[tuple[str, str]], properties: frozenset[str]) -> None:
+        self.tokens, self.properties, self.index = tokens, properties, 0
+
+    def _peek(self) -> tuple[str, str]:
+        """The next token, or ("end", "") past the last."""
+        return self.tokens[self.index] if self.index < len(self.tokens) else ("end", "")
+
+    def _take(self) -> tuple[str, str]:
+        """The next token, consumed."""
+        token = self._peek()
+        self.index += 1
+        return token
+
+    def _keyword(self, word: str) -> bool:
+        """Consumes the keyword if it comes next."""
+        if self._peek() == ("word", word):
+            self.index += 1
+            return True
+        return False
+
+    def disjunction(self) -> Predicate:
+        """`a or b or ...`."""
+        terms = [self.conjunction()]
+        while self._keyword("or"):
+            terms.append(self.conjunction())
+        return terms[0] if len(terms) == 1 else lambda entity: any(term(entity) for term in terms)
+
+    def conjunction(self) -> Predicate:
+        """`a and b and ...`."""
+        terms = [self.primary()]
+        while self._keyword("and"):
+            terms.append(self.primary())
+        return terms[0] if len(terms) == 1 else lambda entity: all(term(entity) for term in terms)
+
+    def primary(self) -> Predicate:
+        """A parenthesised expression or one comparison `Property op 'literal'`."""
+        kind, value = self._take()
+        if (kind, value) == ("paren", "("):
+            inner = self.disjunction()
+            if self._take() != ("paren", ")"):
+                raise FilterError("manglende ')'")
+            return inner
+        if kind != "word" or value not in self.properties:
+            raise FilterError("ukendt egenskab" if kind == "word" else "en egenskab forventes")
+        _, operator = self._take()
+        compare = _COMPARISONS.get(operator)
+        if compare is None:
+            raise FilterError("ukendt eller manglende operator")
+        literal_kind, literal = self._take()
+        if literal_kind != "text":
+            raise FilterError("en tekstkonstant forventes")
+        return lambda entity: compare(entity.get(value, ""), literal)
 
 
 def _danish(amount: Decimal) -> str:
@@ -78,6 +188,8 @@ class OpusDebitorState(SapGatewayState):
             self.items: dict[str, dict[str, Any]] = {}  # OPBEL -> item (amounts as Decimal, FAEDN a date)
             self._clearings: dict[str, dict[str, Any]] = {}  # ClaimKey -> clearing, in booking order
             self._next_partner = 1000000001
+            #: (path, $filter) of every authenticated read that carried a `$filter`, in arrival order.
+            self.filters: list[tuple[str, str]] = []
             self._next_item = 410000000001
             self._next_clearing = 510000000001
 
@@ -143,6 +255,28 @@ class OpusDebitorState(SapGatewayState):
         """The GPART with this identification, if any."""
         with self.lock:
             return self.partners.get((id_type, partner_id))
+
+    def identifications(self, matches: Predicate) -> list[dict[str, str]]:
+        """The identifications (`GPART`, `TYPE`, `IDNUMBER`) a filter matches, by partner, type and number."""
+        with self.lock:
+            shown = [
+                {"GPART": gpart, "TYPE": id_type, "IDNUMBER": number}
+                for (id_type, number), gpart in self.partners.items()
+            ]
+        return sorted(
+            (entity for entity in shown if matches(entity)),
+            key=lambda entity: (entity["GPART"], entity["TYPE"], entity["IDNUMBER"]),
+        )
+
+    def open_items_matching(self, matches: Predicate) -> list[dict[str, Any]]:
+        """The open items a filter matches (compared as shown), by partner, due date and number."""
+        with self.lock:
+            found = [
+                item
+                for item in self.items.values()
+                if item["BETRH"] > 0 and matches({k: v for k, v in _shown(item).items() if isinstance(v, str)})
+            ]
+            return copy.deepcopy(sorted(found, key=lambda item: (item["GPART"], item["FAEDN"], item["OPBEL"])))
 
     def open_items(self, partner: str, key_date: date) -> list[dict[str, Any]]:
         """The partner's items still open and due on or before the key date, by due date and number."""
@@ -220,6 +354,13 @@ class OpusDebitorState(SapGatewayState):
         return partner, amount, items
 
 
+def _shown(item: dict[str, Any]) -> dict[str, Any]:
+    """An item's properties as the service shows them: amounts and dates as SAP's strings."""
+    shown = {**item, "BETRH": f"{item['BETRH']:.2f}", "BETRW": f"{item['BETRW']:.2f}"}
+    shown["FAEDN"] = item["FAEDN"].strftime("%Y%m%d")
+    return shown
+
+
 class _Handler(SapGatewayHandler):
     """Answers the receivables service, its CSRF handshake and the control endpoints."""
 
@@ -231,9 +372,13 @@ class _Handler(SapGatewayHandler):
     component_id = "FI-CA"
     service_id = "ZOPUS_DEBITOR_SRV"
     unavailable = "Ikke tilgængelig"
+    # Headers and body go out in two writes; with Nagle on, the body waits for the client's delayed ACK (40 ms).
+    disable_nagle_algorithm = True
 
     def _service(self, method: str, path: str, params: dict[str, str], body: bytes, headers: dict[str, str]) -> Answer:
         """The receivables service's answer to an authenticated request: (status, body, headers)."""
+        if method == "GET" and "$filter" in params and path.lstrip("/") in FILTERABLE:
+            return self._filtered(path.lstrip("/"), params, headers)
         if method == "GET" and path in ("/", "/BusinessPartners"):
             return 200, self._read(path, params), headers
         if method == "GET" and path == "/OpenItems":
@@ -246,8 +391,31 @@ class _Handler(SapGatewayHandler):
         """The service document, or `GET /BusinessPartners`: the partner with the identification, if any."""
         if path == "/":
             return {"d": {"EntitySets": ["BusinessPartners", "OpenItems", "Clearings"]}}
-        found = self.state.find_partner(params.get("partner_id", ""), params.get("id_type", ""))
-        return {"d": {"results": [{"GPART": found, "TYPE": params.get("id_type", "")}] if found else []}}
+        id_type, number = params.get("id_type", ""), params.get("partner_id", "")
+        found = self.state.find_partner(number, id_type)
+        return {"d": {"results": [{"GPART": found, "TYPE": id_type, "IDNUMBER": number}] if found else []}}
+
+    def _filtered(self, entity_set: str, params: dict[str, str], headers: dict[str, str]) -> Answer:
+        """One page of a `$filter` read of BusinessPartners or OpenItems, with `__next` while more follow."""
+        with self.state.lock:
+            self.state.filters.append((f"/{entity_set}", params["$filter"]))
+        try:
+            matches = parse_filter(params["$filter"], FILTERABLE[entity_set])
+        except FilterError as error:
+            return 400, self._error_body("/IWBEP/CM_MGW_RT/022", f"Ugyldigt filterudtryk: {error}"), {}
+        if entity_set == "OpenItems":
+            return (
+                200,
+                {"d": self._page(entity_set, self.state.open_items_matching(matches), params, self._item)},
+                headers,
+            )
+        found = self.state.identifications(matches)
+        return 200, {"d": self._page(entity_set, found, params, self._identification)}, headers
+
+    def _identification(self, entity: dict[str, str]) -> dict[str, Any]:
+        """A business partner's identification as the service shows it, with OData's `__metadata`."""
+        key = f"{entity['GPART']}',TYPE='{entity['TYPE']}"  # a composite key: GPART and TYPE
+        return {**self._metadata("BusinessPartners", key, "BusinessPartner"), **entity}
 
     def _open_items(self, params: dict[str, str], headers: dict[str, str]) -> Answer:
         """One page of `GET /OpenItems`, with `__next` while more follow."""
@@ -260,9 +428,7 @@ class _Handler(SapGatewayHandler):
 
     def _item(self, item: dict[str, Any]) -> dict[str, Any]:
         """An item as the service shows it: OData's `__metadata`, amounts and dates as SAP's strings."""
-        shown = {**item, "BETRH": f"{item['BETRH']:.2f}", "BETRW": f"{item['BETRW']:.2f}"}
-        shown["FAEDN"] = item["FAEDN"].strftime("%Y%m%d")
-        return {**self._metadata("OpenItems", item["OPBEL"], "OpenItem"), **shown}
+        return {**self._metadata("OpenItems", item["OPBEL"], "OpenItem"), **_shown(item)}
 
     def _clear(self, body: bytes) -> Answer:
         """`POST /Clearings`: 201 booked, 200 for a claim key seen before, or 400 with the refusal."""

@@ -1,8 +1,15 @@
-"""The CVR register (the central business register): one company by CVR number, over its Elasticsearch API.
+"""The CVR register (the central business register): companies by CVR number, over its Elasticsearch API.
 
 - `POST {base}/cvr-permanent/virksomhed/_search` with basic authentication and a `term` query on
   `Vrvirksomhed.cvrNummer`; `hits.total` (a number, or `{"value", "relation"}` from Elasticsearch 7 on) says
   how many companies have the number: none is `CvrNotFoundError`, several `CvrAmbiguousError`.
+- `lookup_many` asks for many numbers at once (a claims chunk cannot afford one request per claim): a `terms`
+  query on the same field with at most `TERMS_PER_SEARCH` numbers per search and `size` at Elasticsearch's
+  default result window (`MAX_RESULT_WINDOW`), so every matching document comes back in the one answer. The
+  hits are grouped by `cvrNummer`: a number with no document is a `CvrNotFoundError`, one with several a
+  `CvrAmbiguousError`, both returned in the result rather than raised, so one bad number does not sink the
+  others. An answer with more matches than hits (the window was too small) is a `CvrError`, never read as
+  "not found"; so is a document for a number that was not asked for.
 - `sammensatStatus` `NORMAL` or `Aktiv` is active; everything else, known or not, is not: a status this code
   has never seen must send the case to a person, never let a vendor be created.
 - The search is a POST but only reads, so unlike a create it is safe to repeat after a 5xx or a timeout.
@@ -20,7 +27,7 @@
 import base64
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cache
@@ -35,6 +42,11 @@ from shared.personal_data import redact
 from shared.settings import get_settings
 
 SEARCH_PATH = "/cvr-permanent/virksomhed/_search"
+#: Numbers per `terms` search in `lookup_many`: small enough for a short request and answer, large enough that
+#: a chunk of 500 claims takes five searches.
+TERMS_PER_SEARCH = 100
+#: Elasticsearch's default `index.max_result_window`: `from + size` above it is refused with a 400.
+MAX_RESULT_WINDOW = 10_000
 CVR_FIELD = "Vrvirksomhed.cvrNummer"
 _METADATA = "Vrvirksomhed.virksomhedMetadata"
 #: Only what `Company` is built from: a full CVR document runs to many kilobytes of history.
@@ -117,6 +129,9 @@ class _ResumedPolicy(RetryPolicy):
 class CvrClient:
     """Looks up companies in the CVR register; safe to share between threads."""
 
+    #: Numbers per search in `lookup_many`; an instance may lower it (tests, a register with a short URL limit).
+    terms_per_search: int = TERMS_PER_SEARCH
+
     def __init__(
         self,
         base_url: str,
@@ -148,6 +163,58 @@ class CvrClient:
         # Two hits are enough to tell one company from several; how many there are comes from hits.total.
         status, body = self._search(query)
         return _company(cvr, status, body)
+
+    def lookup_many(self, cvrs: Iterable[str]) -> dict[str, Company | CvrNotFoundError | CvrAmbiguousError]:
+        """Each distinct CVR number's company, or its not-found or ambiguous error, in searches of many numbers.
+
+        Every number is checked before any request (ValueError, never echoing the value); a technical failure
+        of any search raises `CvrError` for the whole call, as `lookup` does.
+        """
+        if isinstance(cvrs, str):  # one number given bare would be read as eight one-digit "numbers"
+            raise TypeError("lookup_many takes an iterable of CVR numbers, not one string.")
+        wanted: dict[str, None] = {}  # distinct numbers in the order given
+        for cvr in cvrs:
+            if not isinstance(cvr, str) or not _CVR.fullmatch(cvr):
+                raise ValueError("A CVR number is 8 digits.")
+            wanted[cvr] = None
+        numbers = list(wanted)
+        size = max(1, self.terms_per_search)
+        found: dict[str, Company | CvrNotFoundError | CvrAmbiguousError] = {}
+        for start in range(0, len(numbers), size):
+            found |= self._search_many(numbers[start : start + size])
+        return found
+
+    def _search_many(self, cvrs: list[str]) -> dict[str, Company | CvrNotFoundError | CvrAmbiguousError]:
+        """One `terms` search for these numbers, its hits grouped by number and read as `lookup` reads one."""
+        query = {
+            "query": {"terms": {CVR_FIELD: [int(cvr) for cvr in cvrs]}},
+            "_source": _SOURCE,
+            "size": MAX_RESULT_WINDOW,
+        }
+        status, body = self._search(query)
+        count = _count(_at(body, status, "hits", "total"), status)
+        hits = _at(body, status, "hits", "hits")
+        if not isinstance(hits, list):
+            raise CvrError(status, "malformed answer: hits.hits is not a list")
+        if count != len(hits):
+            # Fewer hits than matches: a number's second document may be missing, so none can be trusted.
+            raise CvrError(status, f"the answer holds {len(hits)} of {count} matching documents")
+        grouped: dict[str, list[Any]] = {cvr: [] for cvr in cvrs}
+        for hit in hits:
+            document = _at(hit, status, "_source", "Vrvirksomhed")
+            number = str(_at(document, status, "cvrNummer")).zfill(8)
+            if number not in grouped:  # another number's data attached to a claim would pay the wrong company
+                raise CvrError(status, "malformed answer: a document is for a CVR number not asked for")
+            grouped[number].append(document)
+        result: dict[str, Company | CvrNotFoundError | CvrAmbiguousError] = {}
+        for cvr, documents in grouped.items():
+            if not documents:
+                result[cvr] = CvrNotFoundError(cvr)
+            elif len(documents) > 1:
+                result[cvr] = CvrAmbiguousError(cvr, len(documents))
+            else:
+                result[cvr] = _from_document(cvr, status, documents[0])
+        return result
 
     def _search(self, query: dict[str, Any]) -> tuple[int, Any]:
         """Runs one search, retrying timeouts and partial answers here and the rest in `send`; status and JSON."""
@@ -241,6 +308,11 @@ def _company(cvr: str, status: int, body: Any) -> Company:
     # A register answer for another number would attach the wrong company's data to the request.
     if str(number).zfill(8) != cvr:
         raise CvrError(status, "malformed answer: the document is for another CVR number")
+    return _from_document(cvr, status, document)
+
+
+def _from_document(cvr: str, status: int, document: Any) -> Company:
+    """The company a register document (`_source.Vrvirksomhed`) for this CVR number describes; CvrError if unusable."""
     metadata = _at(document, status, "virksomhedMetadata")
     address = _at(metadata, status, "nyesteBeliggenhedsadresse")
     status_text = _at(metadata, status, "sammensatStatus") or ""

@@ -6,6 +6,7 @@ import csv
 import io
 import logging
 import re
+import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -59,8 +60,11 @@ def drop(name: str, body: bytes, uploader: str = UPLOADER) -> None:
 
 
 def csv_file(rows: list[dict[str, str]], encoding: str = "utf-8", order: list[str] | None = None) -> bytes:
+    """The rows as a claims file; its attachment column names this test run, so no two tests share content
+    (the ledger keeps every file's content hash, and a second file with the same bytes is a duplicate)."""
     out = io.BytesIO()
-    claims_data.write_csv(rows, out, encoding=encoding, column_order=order)
+    tag = f"BILAG-{uuid.uuid4().hex[:8]}"
+    claims_data.write_csv([{**row, "bilag": tag} for row in rows], out, encoding=encoding, column_order=order)
     return out.getvalue()
 
 

@@ -14,6 +14,7 @@ from shared.connectors.cvr import (
     CvrNotFoundError,
     cvr_client,
 )
+from shared.personal_data import contains_cpr
 from shared.settings import get_settings
 
 ACTIVE = "13703701"
@@ -328,3 +329,144 @@ def test_the_factory_names_missing_settings(monkeypatch):
 def test_the_state_refuses_a_seed_that_is_not_a_cvr_number():
     with pytest.raises(ValueError, match="8 digits"):
         CvrState().add_company("1234", "X", "Vej", 1, "1000", "København K")
+
+
+# --- lookup_many: terms searches of many numbers ----------------------------------------------------------------
+
+
+INACTIVE = "25052943"
+MISSING = "10403782"
+AMBIGUOUS = "29189900"
+
+
+def test_many_numbers_are_read_in_one_search_with_every_outcome(client, register, waits):
+    seed(register)
+    seed(register, INACTIVE, status="UNDER KONKURS")
+    seed(register, AMBIGUOUS)
+    seed(register, AMBIGUOUS, status="OPHØRT")
+    found = client.lookup_many([ACTIVE, INACTIVE, MISSING, AMBIGUOUS, ACTIVE])
+    assert list(found) == [ACTIVE, INACTIVE, MISSING, AMBIGUOUS], "each distinct number once, in the order given"
+    active, inactive, missing, ambiguous = found.values()
+    assert active.cvr == ACTIVE and active.active and active.street == "Vesterbrogade 10A"
+    assert inactive.cvr == INACTIVE and inactive.status is CompanyStatus.NOT_ACTIVE
+    assert inactive.status_text == "UNDER KONKURS"
+    assert isinstance(missing, CvrNotFoundError) and missing.cvr == MISSING
+    assert isinstance(ambiguous, CvrAmbiguousError) and (ambiguous.cvr, ambiguous.count) == (AMBIGUOUS, 2)
+    assert register.state.searches == [(ACTIVE, INACTIVE, MISSING, AMBIGUOUS)], "one search, each number once"
+    assert waits == []
+
+
+def test_more_than_a_hundred_numbers_take_several_searches(client, register):
+    numbers = [f"{30000000 + n:08d}" for n in range(250)]
+    for number in numbers[::7]:
+        seed(register, number)
+    found = client.lookup_many(numbers)
+    assert [len(search) for search in register.state.searches] == [100, 100, 50]
+    assert sum(register.state.requests.values()) == 250, "every number asked for once"
+    assert {cvr for cvr, result in found.items() if not isinstance(result, Exception)} == set(numbers[::7])
+    assert all(isinstance(found[cvr], CvrNotFoundError) for cvr in set(numbers) - set(numbers[::7]))
+
+
+def test_the_numbers_per_search_can_be_lowered(client, register):
+    client.terms_per_search = 3
+    seed(register)
+    found = client.lookup_many([ACTIVE, OTHER, MISSING, INACTIVE, AMBIGUOUS])
+    assert len(register.state.searches) == 2 and found[ACTIVE].cvr == ACTIVE
+
+
+def test_a_503_in_a_search_of_many_is_retried(client, register, waits):
+    seed(register)
+    register.state.inject("503")
+    found = client.lookup_many([ACTIVE, OTHER])
+    assert found[ACTIVE].cvr == ACTIVE and isinstance(found[OTHER], CvrNotFoundError)
+    assert waits == [0.5] and register.state.searches == [(ACTIVE, OTHER)] * 2
+
+
+def test_a_partial_answer_to_many_is_retried_not_taken_for_not_found(client, register, waits):
+    seed(register)
+    register.state.inject("partial")
+    assert client.lookup_many([ACTIVE])[ACTIVE].cvr == ACTIVE
+    assert waits == [0.5] and len(register.state.searches) == 2
+
+
+def test_a_lasting_5xx_fails_the_whole_call_with_a_redacted_reason(client, register, waits):
+    seed(register)
+    register.state.inject("500", count=5, message=f"failed to parse [{CPR}]")
+    with pytest.raises(CvrError) as failure:
+        client.lookup_many([ACTIVE, OTHER])
+    assert failure.value.status == 500 and len(register.state.searches) == 5 and waits == [0.5, 1.0, 2.0, 4.0]
+    assert CPR not in str(failure.value) and "[CPR]" in str(failure.value)
+
+
+def test_no_number_appears_in_the_errors_of_many(client, register):
+    seed(register, AMBIGUOUS)
+    seed(register, AMBIGUOUS)
+    found = client.lookup_many([MISSING, AMBIGUOUS])
+    for cvr, error in found.items():
+        assert isinstance(error, Exception) and cvr not in str(error)
+    for given in ([ACTIVE, CPR], [ACTIVE, "1370370"], [ACTIVE, 13703701]):
+        with pytest.raises(ValueError, match="8 digits") as refused:
+            client.lookup_many(given)
+        assert CPR not in str(refused.value) and not contains_cpr(str(refused.value))
+    with pytest.raises(TypeError) as bare:
+        client.lookup_many(ACTIVE)
+    assert ACTIVE not in str(bare.value)
+    assert register.state.searches == [(MISSING, AMBIGUOUS)], "invalid input is refused before any search"
+
+
+def test_no_numbers_need_no_search(client, register):
+    assert client.lookup_many([]) == {} and register.state.searches == []
+
+
+def test_an_answer_with_fewer_hits_than_matches_is_refused(client, register, monkeypatch):
+    monkeypatch.setattr("shared.connectors.cvr.MAX_RESULT_WINDOW", 1)
+    seed(register, AMBIGUOUS)
+    seed(register, AMBIGUOUS)
+    with pytest.raises(CvrError, match="1 of 2 matching documents"):
+        client.lookup_many([AMBIGUOUS])
+
+
+def test_a_document_for_a_number_not_asked_for_is_refused(client, register):
+    document = seed(register)
+    document["Vrvirksomhed"]["cvrNummer"] = int(OTHER)
+    seed(register, OTHER)
+    with pytest.raises(CvrError, match="not asked for") as failure:
+        client.lookup_many([ACTIVE])
+    assert OTHER not in str(failure.value)
+
+
+def test_a_malformed_document_among_many_is_a_technical_error(client, register):
+    seed(register)
+    document = seed(register, OTHER)
+    del document["Vrvirksomhed"]["virksomhedMetadata"]["nyesteNavn"]
+    with pytest.raises(CvrError, match="nyesteNavn"):
+        client.lookup_many([ACTIVE, OTHER])
+
+
+def test_the_simulator_answers_terms_queries(register):
+    seed(register)
+    seed(register, OTHER)
+    seed(register, OTHER)
+    both = search(
+        register,
+        {
+            "query": {"terms": {"Vrvirksomhed.cvrNummer": [int(ACTIVE), OTHER, int(MISSING)], "boost": 1.0}},
+            "_source": ["Vrvirksomhed.cvrNummer"],
+            "size": 10,
+        },
+    )
+    assert both.status_code == 200 and both.json()["hits"]["total"] == 3
+    numbers = [hit["_source"]["Vrvirksomhed"]["cvrNummer"] for hit in both.json()["hits"]["hits"]]
+    assert numbers == [int(ACTIVE), int(OTHER), int(OTHER)]
+    assert register.state.searches == [(ACTIVE, OTHER, MISSING)]
+    assert register.state.requests == {ACTIVE: 1, OTHER: 1, MISSING: 1}
+    single = search(register, {"query": {"terms": {"Vrvirksomhed.cvrNummer": int(ACTIVE)}}})
+    assert single.status_code == 400 and single.json()["error"]["type"] == "parsing_exception"
+    elsewhere = search(register, {"query": {"terms": {"Vrvirksomhed.virksomhedMetadata.nyesteNavn.navn": ["X"]}}})
+    assert elsewhere.status_code == 400
+    text = search(register, {"query": {"terms": {"Vrvirksomhed.cvrNummer": ["Vesterbro"]}}})
+    assert text.status_code == 400
+    window = search(register, {"query": {"terms": {"Vrvirksomhed.cvrNummer": [int(ACTIVE)]}}, "size": 10_001})
+    assert window.status_code == 400 and "Result window is too large" in window.json()["error"]["reason"]
+    at_the_limit = search(register, {"query": {"terms": {"Vrvirksomhed.cvrNummer": [int(ACTIVE)]}}, "size": 10_000})
+    assert at_the_limit.status_code == 200 and len(at_the_limit.json()["hits"]["hits"]) == 1

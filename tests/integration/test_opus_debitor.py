@@ -11,6 +11,7 @@ from shared.connectors.opus_debitor import (
     OpusDebitorClient,
     OpusDebitorError,
     OpusDebitorRefusalError,
+    PayeeDebt,
     mask,
     opus_debitor_client,
 )
@@ -117,6 +118,154 @@ def test_the_collection_flag_marks_items_with_the_collection_agency(client, opus
     collected = opus.state.add_item(gpart, "2500.00", date(2025, 6, 1), collection=True)
     flags = {item.document_number: item.with_collection_agency for item in client.open_due_items(gpart, KEY_DATE)}
     assert flags == {plain: False, collected: True}
+
+
+# --- debts of many payees in batched reads ------------------------------------------------------------------------
+
+THIRD_CPR = "2906705234"
+
+
+def synthetic_cprs(count: int) -> list[str]:
+    """Distinct CPR-shaped numbers of people born 1858-1899 (7th digit 5, no living person), for bulk tests."""
+    return [f"{day:02d}{month:02d}{year:02d}5{serial:03d}" for day, month, year, serial in _days(count)]
+
+
+def _days(count: int) -> list[tuple[int, int, int, int]]:
+    """`count` (day, month, year, serial) combinations of valid dates in 1858-1899."""
+    return [(1 + n % 28, 1 + (n // 28) % 12, 58 + (n // 336) % 42, n % 1000) for n in range(count)]
+
+
+def test_debts_of_several_payees_come_from_two_requests(client, opus, waits):
+    debtor = opus.state.add_partner(CPR, "CPR")
+    first = opus.state.add_item(debtor, "100.00", date(2026, 1, 15))
+    second = opus.state.add_item(debtor, "250.50", date(2026, 2, 1))
+    opus.state.add_item(debtor, "999.00", date(2026, 6, 1))  # not yet due
+    collected = opus.state.add_partner(OTHER_CPR, "CPR")
+    opus.state.add_item(collected, "40.00", date(2025, 1, 1), collection=True)
+    plain = opus.state.add_item(collected, "10.00", date(2026, 3, 1))  # due on the key date
+    company = opus.state.add_partner(CVR, "CVR")
+    opus.state.add_item(company, "5.00", date(2026, 4, 1))  # a partner with nothing due
+    payees = [("CPR", CPR), ("cpr", OTHER_CPR), ("CVR", CVR), ("CPR", THIRD_CPR), ("SE", CVR), ("CPR", CPR)]
+    debts = client.debts(payees, KEY_DATE)
+    assert list(debts) == payees[:5], "keyed as given, each payee once"
+    own = debts[("CPR", CPR)]
+    assert own.partner == debtor and [item.document_number for item in own.items] == [first, second]
+    assert own.open_due_total == Decimal("350.50") and not own.with_collection_agency
+    other = debts[("cpr", OTHER_CPR)]
+    assert other.partner == collected and other.open_due_total == Decimal("50.00") and other.with_collection_agency
+    assert plain in {item.document_number for item in other.items}
+    nothing_due = debts[("CVR", CVR)]
+    assert nothing_due.partner == company and nothing_due.items == [] and nothing_due.open_due_total == 0
+    for not_a_partner in (("CPR", THIRD_CPR), ("SE", CVR)):
+        assert debts[not_a_partner] == PayeeDebt(partner=None, items=[])
+        assert debts[not_a_partner].open_due_total == 0 and not debts[not_a_partner].with_collection_agency
+    assert opus.state.count("GET", "/BusinessPartners") == 1 and opus.state.count("GET", "/OpenItems") == 1
+    assert waits == []
+    [(_, partners), (_, items)] = opus.state.filters
+    assert partners.count("IDNUMBER eq") == 5 and items.count("GPART eq") == 3 and "FAEDN le '20260301'" in items
+
+
+def test_debts_follow_next_over_pages_of_partners_and_items(client, opus):
+    opus.state.page_size = 2
+    people = [CPR, OTHER_CPR, THIRD_CPR]
+    partners = [opus.state.add_partner(person, "CPR") for person in people]
+    for n, partner in enumerate(partners, start=1):
+        for day in range(1, 4):
+            opus.state.add_item(partner, f"{n}.{day:02d}", date(2026, 1, day))
+    debts = client.debts([("CPR", person) for person in people], KEY_DATE)
+    assert [len(debts[("CPR", person)].items) for person in people] == [3, 3, 3]
+    assert debts[("CPR", OTHER_CPR)].open_due_total == Decimal("6.06")
+    assert opus.state.count("GET", "/BusinessPartners") == 2, "3 partners in pages of 2"
+    assert opus.state.count("GET", "/OpenItems") == 5, "9 items in pages of 2"
+
+
+def test_more_than_fifty_payees_take_several_batches(client, opus):
+    people = synthetic_cprs(120)
+    assert len(set(people)) == 120
+    for person in people[::10]:
+        opus.state.add_item(opus.state.add_partner(person, "CPR"), "12.00", date(2026, 1, 1))
+    debts = client.debts([("CPR", person) for person in people], KEY_DATE)
+    assert opus.state.count("GET", "/BusinessPartners") == 3 and opus.state.count("GET", "/OpenItems") == 3
+    assert [text.count("IDNUMBER eq") for path, text in opus.state.filters if path == "/BusinessPartners"] == [
+        50,
+        50,
+        20,
+    ]
+    owing = {person for (_, person), debt in debts.items() if debt.open_due_total == Decimal("12.00")}
+    assert owing == set(people[::10])
+    assert all(debts[("CPR", person)].partner is None for person in set(people) - owing)
+
+
+def test_a_batch_without_partners_reads_no_items(client, opus):
+    debts = client.debts([("CPR", CPR), ("P", "1234567890")], KEY_DATE)
+    assert all(debt.partner is None for debt in debts.values())
+    assert opus.state.count("GET", "/BusinessPartners") == 1 and opus.state.count("GET", "/OpenItems") == 0
+    assert client.debts([], KEY_DATE) == {} and opus.state.count("GET", "/BusinessPartners") == 1
+
+
+def test_503_on_a_batched_read_is_retried(client, opus, debtor, waits):
+    gpart, _ = debtor
+    opus.state.inject("503", count=2)
+    debts = client.debts([("CPR", CPR)], KEY_DATE)
+    assert debts[("CPR", CPR)].partner == gpart and debts[("CPR", CPR)].open_due_total == Decimal("350.50")
+    assert waits == [0.5, 1.0] and opus.state.count("GET", "/BusinessPartners") == 3
+
+
+def test_a_lasting_fault_fails_the_call_without_personal_data(client, opus, debtor, waits):
+    opus.state.inject("503", count=5, message=f"Fejl for {CPR}")
+    with pytest.raises(OpusDebitorError) as failed:
+        client.debts([("CPR", CPR), ("CPR", OTHER_CPR)], KEY_DATE)
+    assert failed.value.status == 503 and len(waits) == 4
+    assert CPR not in str(failed.value) and not contains_cpr(str(failed.value))
+
+
+def test_payees_are_checked_before_any_request_and_never_echoed(client, opus):
+    for payees in (
+        [("CPR", CPR), ("UDENLANDSK", OTHER_CPR)],
+        [("CPR", CPR), ("CPR", f"{OTHER_CPR[:6]}-{OTHER_CPR[6:]}")],
+        [("CPR", CPR), ("CPR", "12' or '1' eq '1")],
+        [("CPR", CPR), (OTHER_CPR,)],
+    ):
+        with pytest.raises(ValueError) as refused:
+            client.debts(payees, KEY_DATE)
+        assert not contains_cpr(str(refused.value)) and OTHER_CPR[:6] not in str(refused.value)
+    assert opus.state.requests == []
+
+
+def test_an_answer_that_ignores_the_filter_is_refused(client, opus, debtor, monkeypatch):
+    gpart, _ = debtor
+    stranger = opus.state.add_partner(OTHER_CPR, "CPR")
+    opus.state.add_item(stranger, "10.00", date(2026, 1, 1))
+    everything = opus.state.open_items_matching
+    monkeypatch.setattr(opus.state, "open_items_matching", lambda matches: everything(lambda entity: True))
+    with pytest.raises(OpusDebitorError, match="does not match the filter") as failed:
+        client.debts([("CPR", CPR)], KEY_DATE)
+    assert not contains_cpr(str(failed.value)) and gpart not in str(failed.value)
+    everyone = opus.state.identifications
+    monkeypatch.setattr(opus.state, "identifications", lambda matches: everyone(lambda entity: True))
+    with pytest.raises(OpusDebitorError, match="not one of the identifications"):
+        client.debts([("CPR", CPR)], KEY_DATE)
+
+
+def test_the_simulator_reads_odata_filters(client, opus, debtor):
+    gpart, (first, second) = debtor
+    filtered = client._results("/OpenItems", [("$filter", f"GPART eq '{gpart}' and (FAEDN lt '20260201')")])
+    assert [record["OPBEL"] for record in filtered] == [first]
+    ne = client._results("/OpenItems", [("$filter", f"GPART eq '{gpart}' and FAEDN ge '20260201' and INKGS ne 'X'")])
+    assert len(ne) == 2 and second in {record["OPBEL"] for record in ne}
+    quoted = client._results("/BusinessPartners", [("$filter", "IDNUMBER eq 'O''Brien' or TYPE eq 'CPR'")])
+    assert [(record["GPART"], record["TYPE"], record["IDNUMBER"]) for record in quoted] == [(gpart, "CPR", CPR)]
+    for bad in ("BETRH gt '1'", "GPART eq", "GPART like 'x'", "(GPART eq 'x'", "GPART eq 'x' xor", "GPART eq 5"):
+        with pytest.raises(OpusDebitorError) as refused:
+            client._results("/OpenItems", [("$filter", bad)])
+        assert refused.value.status == 400 and "/IWBEP/CM_MGW_RT/022" in str(refused.value)
+
+
+def test_a_payee_debt_needs_a_partner_for_items(client, opus, debtor):
+    [item, *_] = client.open_due_items(debtor[0], KEY_DATE)
+    with pytest.raises(ValueError, match="items without a business partner"):
+        PayeeDebt(partner=None, items=[item])
+    assert debtor[0] not in repr(PayeeDebt(partner=debtor[0], items=[item]))
 
 
 # --- clearing ---------------------------------------------------------------------------------------------------
