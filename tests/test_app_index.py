@@ -25,6 +25,12 @@ DEPLOYED = {
     "vendor_create": "queueTrigger",
     "vendor_close": "queueTrigger",
     "vendor_control_list": "timerTrigger",
+    "claims_intake": "blobTrigger",
+    "claims_validate": "queueTrigger",
+    "claims_decide": "queueTrigger",
+    "claims_post": "queueTrigger",
+    "claims_returned": "queueTrigger",
+    "claims_response": "blobTrigger",
 }
 SAMPLE = {
     **DEPLOYED,

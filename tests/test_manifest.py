@@ -14,6 +14,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_deployed_manifest_names_everything_the_code_uses():
     manifest = build(load_app("function_app:app"))
     assert [f["name"] for f in manifest["functions"]] == [
+        "claims_decide",
+        "claims_intake",
+        "claims_post",
+        "claims_response",
+        "claims_returned",
+        "claims_validate",
         "handoff",
         "inbox_pickup",
         "ledger_retention",
@@ -26,10 +32,25 @@ def test_deployed_manifest_names_everything_the_code_uses():
         "vendor_intake",
         "vendor_validate",
     ]
-    queues = ("handoff", "inbox-pickup", "mail", *(f"vendor-onboarding-{s}" for s in ("validate", "create", "close")))
+    queues = (
+        "handoff",
+        "inbox-pickup",
+        "mail",
+        *(f"vendor-onboarding-{s}" for s in ("validate", "create", "close")),
+        *(f"claim-payouts-{s}" for s in ("validate", "decide", "post", "returned")),
+    )
     assert manifest["queues"] == [{"name": q, "poison": f"{q}-poison"} for q in sorted(queues)]
     assert manifest["tables"] == ["history", "items", "mails", "runs", "vendorscreated"]
-    assert manifest["containers"] == ["limits", "reports", "work"]
+    assert manifest["containers"] == [
+        "claims-inbox",
+        "kvantum-outbox",
+        "kvantum-responses",
+        "limits",
+        "payout-index",
+        "rejected",
+        "reports",
+        "work",
+    ]
     assert manifest["connections"] == ["AzureWebJobsStorage", "WorkStorage"]
     assert set(manifest["events"]) == {e.value for e in Event}
     assert "RUN_CLOSER_SCHEDULE" in {s["name"] for s in manifest["settings"]}

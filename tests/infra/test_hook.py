@@ -53,11 +53,12 @@ def test_every_blob_triggered_function_gets_a_subscription_on_its_container(app_
         assert re.fullmatch(r"[a-z0-9-]{3,64}", subscription.name)
 
 
-def test_the_sample_app_is_a_real_case_for_the_hook():
-    # The deployed app has no blob trigger yet (automation 2 adds the claims inbox): the sample keeps the
-    # mapping honest until then.
-    planned = hook.subscriptions(_function_list("devhost.sample.app:app"))
-    assert [(s.function, s.container) for s in planned] == [("sample_intake", "sample-inbox")]
+def test_the_deployed_app_subscribes_the_claims_inbox_and_kvantums_responses():
+    planned = hook.subscriptions(_function_list("function_app:app"))
+    assert sorted((s.function, s.container) for s in planned) == [
+        ("claims_intake", "claims-inbox"),
+        ("claims_response", "kvantum-responses"),
+    ]
 
 
 def test_every_container_a_deployed_blob_trigger_reads_is_provisioned():
@@ -107,7 +108,7 @@ def test_the_hook_renders_bodies_from_the_azd_environment(tmp_path):
         env=environment,
         check=True,
     )
-    assert result.stdout.split() == ["blobfn-sample-intake"]
+    assert result.stdout.split() == ["blobfn-claims-intake", "blobfn-claims-response", "blobfn-sample-intake"]
     document = json.loads((tmp_path / "blobfn-sample-intake.json").read_text())
     assert document["properties"]["filter"]["subjectBeginsWith"] == "/blobServices/default/containers/sample-inbox/"
     # Every variable the hook reads from azd is an output of main.bicep (or the key the hook fetches).
