@@ -16,6 +16,7 @@ Targets: at most 0.15 storage requests per claim, at least 1,000 claims/s, peak 
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import resource
@@ -53,15 +54,11 @@ def simulators(connection: str) -> None:
     servicenow = ServiceNowServer().start()
     cvr, kvantum, opus = CvrServer().start(), KvantumServer().start(), OpusDebitorServer().start()
     posting = KvantumPostingIntake(connection)
+    seeds = claims_data.seeds()
+    seeds = dataclasses.replace(seeds, companies=[*seeds.companies, *claims_data.benchmark_companies()])
     claims_data.apply_seeds(
-        claims_data.seeds(),
-        cvr_state=cvr.state,
-        opus_state=opus.state,
-        kvantum_state=kvantum.state,
-        posting_intake=posting,
+        seeds, cvr_state=cvr.state, opus_state=opus.state, kvantum_state=kvantum.state, posting_intake=posting
     )
-    for company in claims_data.benchmark_companies():
-        cvr.state.add_company(**company)
     posting.start(poll_seconds=0.2)
     settings = {
         **graph.settings(),
@@ -146,6 +143,9 @@ def run(items: int) -> dict[str, float]:
                 runs = ledger.newest_runs("claim_payouts", 1)
                 if runs and runs[0].status is not ledger.RunStatus.INTAKE:
                     closed = close_run(runs[0].run_id)
+                    if closed is not None:
+                        waiting = f"{closed.missing_count} of {closed.expected_items} claims not settled yet"
+                        print(f"  {time.perf_counter() - started:6.1f} s: {waiting}", file=sys.stderr, flush=True)
                     if closed and closed.status is ledger.RunStatus.COMPLETE:
                         host.run_until_idle(timeout=600)  # the receipts
                         break

@@ -100,6 +100,11 @@ class HostOptions:
     failure_visibility_seconds: int | None = None
 
 
+def _later(seen: dict[str, Any], now: datetime) -> bool:
+    """Whether a blob event that failed before waits for its next attempt."""
+    return bool(seen.get("NextAttemptAt") and seen["NextAttemptAt"] > now)
+
+
 @dataclass
 class _Timer:
     spec: FunctionSpec
@@ -226,27 +231,27 @@ class LocalHost:
     # --- blob events (Event Grid source) ------------------------------------------------------------------
 
     def _blob_events(self) -> int:
+        """Delivers every due blob event, concurrently on the worker pool as the Functions host does."""
         now = datetime.now(UTC)
-        events = self._tables.get_table_client(BLOB_EVENTS_TABLE)
-        fired = 0
-        for spec, client, seen in self._undelivered_blob_events():
-            if seen.get("NextAttemptAt") and seen["NextAttemptAt"] > now:
-                continue
-            try:
-                argument = self._blob_argument(spec, client)
-            except Exception:  # the blob vanished or is unreadable: a failed delivery, offered again later
-                _log.exception("could not read %s for %s", client.blob_name, spec.name)
-                argument = None
-            ok = argument is not None and self._invoke(spec, {spec.trigger["name"]: argument})
-            attempts = seen["Attempts"] + 1
-            retry_in = self.options.blob_event_retry_seconds * 2 ** (attempts - 1)
-            events.upsert_entity(
-                {**seen, "Delivered": ok, "Attempts": attempts, "NextAttemptAt": now + timedelta(seconds=retry_in)}
-            )
-            if not ok and attempts >= self.options.blob_event_attempts:
-                _log.error("blob event for %s given up after %d attempts", client.blob_name, attempts)
-            fired += 1
-        return fired
+        due = [event for event in self._undelivered_blob_events() if not _later(event[2], now)]
+        for future in [self._pool.submit(self._deliver_blob_event, *event, now) for event in due]:
+            future.result()
+        return len(due)
+
+    def _deliver_blob_event(self, spec: FunctionSpec, client: BlobClient, seen: dict[str, Any], now: datetime) -> None:
+        try:
+            argument = self._blob_argument(spec, client)
+        except Exception:  # the blob vanished or is unreadable: a failed delivery, offered again later
+            _log.exception("could not read %s for %s", client.blob_name, spec.name)
+            argument = None
+        ok = argument is not None and self._invoke(spec, {spec.trigger["name"]: argument})
+        attempts = seen["Attempts"] + 1
+        retry_in = self.options.blob_event_retry_seconds * 2 ** (attempts - 1)
+        self._tables.get_table_client(BLOB_EVENTS_TABLE).upsert_entity(
+            {**seen, "Delivered": ok, "Attempts": attempts, "NextAttemptAt": now + timedelta(seconds=retry_in)}
+        )
+        if not ok and attempts >= self.options.blob_event_attempts:
+            _log.error("blob event for %s given up after %d attempts", client.blob_name, attempts)
 
     def _undelivered_blob_events(self) -> Iterator[tuple[FunctionSpec, BlobClient, dict[str, Any]]]:
         events = self._tables.get_table_client(BLOB_EVENTS_TABLE)

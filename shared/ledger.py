@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from azure.core import MatchConditions
@@ -144,8 +145,9 @@ def new_run_id(automation: str, started_at: datetime, run_key: str) -> str:
     return f"{automation}.{started:%Y%m%dT%H%M%S}-{started.microsecond // 1000:03d}Z.{source}"
 
 
+@lru_cache(maxsize=1024)
 def run_started_at(run_id: str) -> datetime:
-    """The start time a run id carries."""
+    """The start time a run id carries (parsed once per run: steps ask for every item)."""
     stamp = run_id.split(".")[1]
     seconds, millis = stamp.rstrip("Z").split("-")
     return datetime.strptime(seconds, "%Y%m%dT%H%M%S").replace(microsecond=int(millis) * 1000, tzinfo=UTC)
@@ -549,10 +551,7 @@ def items_where(run_id: str, bucket: int, column: str, value: str) -> list[dict[
         raise ValueError("a column name is an identifier")
     query = f"PartitionKey eq @pk and {column} eq @value"
     parameters = {"pk": items_partition(run_id, bucket), "value": value}
-    return [
-        dict(entity) | {"RowKey": entity["RowKey"]}
-        for entity in storage.table(ITEMS_TABLE).query_entities(query, parameters=parameters)
-    ]
+    return list(storage.table(ITEMS_TABLE).query_entities(query, parameters=parameters))  # with their ETags
 
 
 def item_rows(run: Run, status: ItemStatus | None = None) -> Iterator[dict[str, Any]]:

@@ -9,6 +9,7 @@ taken over once stale, and only then can a mail be sent a second time (the rare 
 and the process died before writing that down).
 """
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -68,23 +69,41 @@ def _recipient_key(recipient: str) -> str:
     return digest(recipient.strip().lower(), 24)
 
 
+#: Lines in one row: a string property holds at most 64 KiB (32K characters), a line at most 2,000.
+LINES_PER_ROW = 15
+
+
 def note(run_id: str, notices: Sequence[Notice]) -> None:
-    """Records lines owed to recipients (upserts: a repeated step writes the same rows again, harmlessly)."""
-    entities = [
-        {
-            "PartitionKey": run_id,
-            "RowKey": f"line.{_recipient_key(n.recipient)}.{n.item_id}",
-            "Recipient": n.recipient,
-            "ItemId": n.item_id,
-            "Subject": redact(n.subject),
-            "Text": redact(n.text),
-        }
-        for n in notices
-    ]
+    """Records lines owed to recipients: rows of up to LINES_PER_ROW lines per recipient, in one batch (500
+    receipts are one request and 34 entities, not 500 of each). Upserts under a key made of the lines' items,
+    so a repeated step writes the same rows again; a redelivery that groups items differently may write an
+    item's line twice, and the mailer keeps one line per item."""
+    by_recipient: dict[str, list[Notice]] = {}
+    for notice in notices:
+        by_recipient.setdefault(notice.recipient, []).append(notice)
+    entities = []
+    for recipient, all_owed in by_recipient.items():
+        for start in range(0, len(all_owed), LINES_PER_ROW):
+            owed = all_owed[start : start + LINES_PER_ROW]
+            items = sorted(n.item_id for n in owed)
+            lines = [{"ItemId": n.item_id, "Subject": redact(n.subject), "Text": redact(n.text)} for n in owed]
+            entities.append(
+                {
+                    "PartitionKey": run_id,
+                    "RowKey": f"line.{_recipient_key(recipient)}.{items[0]}.{digest(','.join(items), 8)}",
+                    "Recipient": recipient,
+                    "Lines": json.dumps(lines, ensure_ascii=False),
+                }
+            )
     for start in range(0, len(entities), BATCH_LIMIT):
         storage.table(MAILS_TABLE).submit_transaction(
             [("upsert", entity, {"mode": UpdateMode.REPLACE}) for entity in entities[start : start + BATCH_LIMIT]]
         )
+
+
+def _lines(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """A line row's lines, each with its recipient."""
+    return [{**line, "Recipient": row["Recipient"]} for line in json.loads(row["Lines"])]
 
 
 def request(automation: str, run_id: str) -> None:
@@ -121,7 +140,7 @@ def send_run_mails(request: MailRequest, claimant: str, send: Callable[["MailMes
     for row in rows:
         kind, _, rest = row["RowKey"].partition(".")
         if kind == "line":
-            lines.setdefault(rest.split(".", 1)[0], []).append(row)
+            lines.setdefault(rest.split(".", 1)[0], []).extend(_lines(row))
         elif kind == "sent":
             states[rest] = row
     due = {k: v for k, v in lines.items() if states.get(k, {}).get("Status") not in ("sent", "failed")}
@@ -136,7 +155,8 @@ def send_run_mails(request: MailRequest, claimant: str, send: Callable[["MailMes
             if claim is None:  # a live sender has it; if it dies, its own redelivery finds the claim stale
                 _log.info("another delivery is sending one of the run's mails")
                 continue
-            message = compose(recipient_lines[0]["Recipient"], sorted(recipient_lines, key=lambda r: r["ItemId"]))
+            one_per_item = {line["ItemId"]: line for line in recipient_lines}  # a line noted twice goes once
+            message = compose(recipient_lines[0]["Recipient"], [one_per_item[i] for i in sorted(one_per_item)])
             try:
                 send(message)  # type: ignore[misc]
             except GraphError as error:
@@ -161,7 +181,7 @@ def send_run_mails(request: MailRequest, claimant: str, send: Callable[["MailMes
                 )
                 continue
             _mark(request.run_id, key, "sent")
-            emit(Event.MAIL_SENT, automation=request.automation, run_id=request.run_id, lines=len(recipient_lines))
+            emit(Event.MAIL_SENT, automation=request.automation, run_id=request.run_id, lines=len(one_per_item))
             sent += 1
     _log.info("sent %d mails for the run (%d recipients in all, %d waiting)", sent, len(lines), len(waiting))
     if waiting:

@@ -387,9 +387,7 @@ class Chain:
             **transition.model_dump(),
         )
 
-    def _work_chunk(
-        self, message: StepMessage, work: ChunkWork, current: dict[str, dict[str, Any]]
-    ) -> _ChunkOutcome:
+    def _work_chunk(self, message: StepMessage, work: ChunkWork, current: dict[str, dict[str, Any]]) -> _ChunkOutcome:
         records = _read_lines(message.data)
         rules = _rules_version(message).rules(self.automation)
         outcome = _ChunkOutcome()
@@ -484,17 +482,25 @@ class Chain:
         return len(technical)
 
     def end_parked(
-        self, run_id: str, bucket: int, step: str, endings: Sequence["Ending"], notices: Sequence[mail.Notice] = ()
+        self,
+        run_id: str,
+        bucket: int,
+        step: str,
+        endings: Sequence["Ending"],
+        *,
+        notices: Sequence[mail.Notice] = (),
+        current: dict[str, dict[str, Any]] | None = None,
     ) -> int:
         """Ends parked items as an outside answer says (a response file), each once; returns how many it ended.
 
-        Safe to repeat: items already ended are left as they are, and their notices are not written again.
+        `current`: the items' rows as the caller just read them (with ETags), saving a read. Safe to repeat:
+        items already ended are left as they are, and their notices are not written again.
         """
         if not endings:
             return 0
         with log_context(automation=self.automation, run_id=run_id, step=step), redacted_errors():
             for _ in range(3):
-                current = ledger.chunk_rows(run_id, bucket, [ending.item_id for ending in endings])
+                current = current or ledger.chunk_rows(run_id, bucket, [ending.item_id for ending in endings])
                 rows = [
                     ledger.ItemRow(
                         run_id=run_id,
@@ -523,6 +529,7 @@ class Chain:
                 try:
                     ledger.end_items(rows, current, committed=self._emit_outcomes)
                 except ledger.ItemEndedElsewhereError:
+                    current = None  # read again
                     continue
                 return len(rows)
             raise ledger.ItemEndedElsewhereError(f"parked items of {run_id} kept colliding")

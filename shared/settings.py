@@ -138,7 +138,9 @@ class Settings(TelemetrySettings):
         description="Who is told about a claims file when its uploader is not recorded (blob metadata indsendt_af).",
     )
     chart_of_accounts_cache_seconds: int = Field(
-        default=300, ge=0, description="How long an instance reuses Kvantum's chart of accounts before reading it again."
+        default=300,
+        ge=0,
+        description="How long an instance reuses Kvantum's chart of accounts before reading it again.",
     )
     graph_authority: str | None = Field(
         default=None, description="Entra ID authority for Graph tokens: https://login.microsoftonline.com/<tenant>."

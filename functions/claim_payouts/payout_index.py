@@ -27,6 +27,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 
 from shared import storage
+from shared.personal_data import digest
 
 CONTAINER = storage.required_container("payout-index")
 SHARDS = 16
@@ -39,8 +40,9 @@ def shard_of(payee: str) -> int:
 
 
 def fingerprint(text: str) -> str:
-    """A short hash of a reference or claim id: enough to compare, nothing to read."""
-    return hashlib.sha256(text.strip().upper().encode("utf-8")).hexdigest()[:16]
+    """A short hash of a reference or claim id: enough to compare, nothing to read (spelt in letters, so it
+    is never CPR-shaped where it is stored or shown)."""
+    return digest(text.strip().upper(), 16)
 
 
 @dataclass(frozen=True)

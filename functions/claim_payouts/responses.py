@@ -15,7 +15,7 @@ from typing import Any
 from azure.core import MatchConditions
 from azure.storage.blob import BlobClient
 
-from functions.claim_payouts import posting
+from functions.claim_payouts import payout_index, posting
 from functions.claim_payouts.chain import chain
 from functions.claim_payouts.steps import AUTOMATION, FILE_PREFIX
 from shared import config, ledger, mail, storage
@@ -54,31 +54,27 @@ def _reason_code(code: str | None, fallback: str) -> str:
 @inbox(AUTOMATION, RESPONSES)
 def open_response(blob: BlobClient) -> int:
     """Settles the items a response file answers (trigger or pick-up); returns how many it ended or opened."""
-    properties = blob.get_blob_properties()
+    # Handled again, it ends nothing twice (items already ended are skipped; a return run is keyed by the
+    # blob), so there is no look-up first: one download gives the bytes and the ETag.
+    download = blob.download_blob()
+    properties = download.properties
     key = run_key(blob.blob_name, properties.etag)
-    if ledger.source_run_id(AUTOMATION, key):
-        _log.info("response already handled; redelivery ignored")
-        return 0
-    data = blob.download_blob(etag=properties.etag, match_condition=MatchConditions.IfNotModified).readall()
     try:
-        response = posting.parse_response_file(data)
+        response = posting.parse_response_file(download.readall())
     except (posting.PostingResponseError, ValueError) as error:
         return _unreadable(blob, properties, str(error))
     target = target_of(response.file_name)
-    run = ledger.get_run(target.run_id) if target else None
-    if target is None or run is None:
+    rows = ledger.items_where(target.run_id, target.bucket, "PostingFile", response.file_name) if target else []
+    if target is None or not rows:
         return _unreadable(blob, properties, "svaret nævner en posteringsfil, som automatikken ikke har skrevet")
-    members = {
-        str(row["ClaimId"]): row
-        for row in ledger.items_where(target.run_id, target.bucket, "PostingFile", response.file_name)
-    }
+    members = {str(row["DocRef"]): row for row in rows}
     endings: list[Ending] = []
     notices: list[mail.Notice] = []
     returns: list[NewItem] = []
     unknown = 0
-    subject = _subject(run)
+    subject = _subject(str(rows[0].get("ConfigVersion", "")))
     for result in response.results:
-        row = members.get(result.reference)
+        row = members.get(payout_index.fingerprint(result.reference))
         if row is None:
             unknown += 1
             continue
@@ -92,9 +88,12 @@ def open_response(blob: BlobClient) -> int:
     if unknown:
         emit(Event.OPERATOR_ALERT, level=40, automation=AUTOMATION, run_id=target.run_id, reason_code="UKENDT_BILAG")
         _log.error("%d results of a response name no document of the file", unknown)
-    ended = chain.end_parked(target.run_id, target.bucket, "response", endings, notices)
+    current = {str(row["RowKey"]): row for row in rows}
+    ended = chain.end_parked(target.run_id, target.bucket, "response", endings, notices=notices, current=current)
     owner = target.run_id
-    if returns:
+    if returns and ledger.source_run_id(AUTOMATION, key):
+        returns = []  # opened by an earlier delivery of this response
+    elif returns:
         owner = chain.start_run(
             trigger="blob",
             source=f"{RESPONSES}/{blob.blob_name}",
@@ -102,12 +101,13 @@ def open_response(blob: BlobClient) -> int:
             items=returns,
             first_step="returned",
         )
-    ledger.claim_source(AUTOMATION, key, owner)  # handled: the sweeper's pick-up leaves it alone
+    if owner == target.run_id:
+        ledger.claim_source(AUTOMATION, key, owner)  # handled: the sweeper's pick-up leaves it alone
     return ended + len(returns)
 
 
-def _subject(run: ledger.Run) -> str:
-    return str(config.rules().version(run.config_version).rules(AUTOMATION)["receipt_subject"])
+def _subject(config_version: str) -> str:
+    return str(config.rules().version(config_version).rules(AUTOMATION)["receipt_subject"])
 
 
 def shown_document_number(number: str | None) -> str:

@@ -30,6 +30,7 @@ from shared.connectors.kvantum import ChartOfAccounts, kvantum_client
 from shared.connectors.opus_debitor import OpusDebitorRefusalError, opus_debitor_client
 from shared.limiter import limited
 from shared.logs import get_logger
+from shared.personal_data import redact
 from shared.pipeline import WORK_CONTAINER, BusinessException, ItemResult, WorkItem
 from shared.settings import get_settings
 from shared.spreadsheet import danish_amount
@@ -336,13 +337,16 @@ def _document(item: WorkItem, claim: Claim, now: datetime) -> tuple[posting.Post
     if offset:
         receipt += f"; heraf modregnet {danish_amount(offset)} kr. i gæld til kommunen"
     receipt += f"; {danish_amount(payout)} kr. udbetales til NemKonto den {paid_on:%d.%m.%Y}." if payout else "."
+    # A claim id is the case system's, and may hold a CPR-shaped digit run: the ledger shows it redacted and
+    # finds the document by a hash of it (the response names the document by the claim id itself).
     columns = {
-        "ClaimId": claim.claim_id,
+        "ClaimId": redact(claim.claim_id),
+        "DocRef": payout_index.fingerprint(claim.claim_id),
         "Payout": str(payout),
         "Offset": str(offset),
         "PaymentDate": paid_on.isoformat(),
         "Requester": claim.requester_email,
-        "Receipt": receipt,
+        "Receipt": redact(receipt),
     }
     return document, columns
 

@@ -183,8 +183,11 @@ def test_a_mixed_file_ends_every_claim_as_expected_with_balanced_files_receipts_
 
 def test_the_same_blob_delivered_again_does_nothing(claims_env, host):
     rows = [s.row for s in claims_data.scenarios() if s.expected == ("done", "")]
+    rows[0] = {**rows[0], "krav_id": "G1-0000000042"}  # a case system's id with a CPR-shaped digit run
     drop("igen.csv", csv_file(rows))
     (run,) = settle(claims_env, host, "igen.csv")
+    assert {row["Status"] for row in ledger.item_rows(run)} == {"done"}
+    assert "G1-[CPR]" in items_by_claim(run), "shown redacted in the ledger, booked under its real id"
     files = sorted(b.name for b in storage.container(OUTBOX).list_blobs())
     blob = storage.container(intake.INBOX).get_blob_client("igen.csv")
     assert intake.open_claims_file(blob) == run.run_id  # an Event Grid redelivery
