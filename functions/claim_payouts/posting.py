@@ -376,6 +376,15 @@ def render(file: PostingFile) -> bytes:
     return _serialised(root)
 
 
+def request_references(data: bytes) -> set[str]:
+    """The document references (XREF1_HD) of a request file we wrote (to check what a file holds)."""
+    try:
+        root = DefusedET.fromstring(data)
+    except (DefusedET.ParseError, DefusedXmlException) as error:
+        raise PostingResponseError("the posting file is not well-formed XML") from error
+    return {header.findtext("XREF1_HD") or "" for header in root.iter("HEADER")}
+
+
 def render_response(response: PostingResponse) -> bytes:
     """The `FinancePostingResponse` XML Kvantum writes back (used by the simulator), deterministic to the byte."""
     root = ET.Element("FinancePostingResponse")

@@ -6,6 +6,7 @@ the claims that needed it (retried one by one with backoff); a rule that says no
 with the reason, and tells the requester.
 """
 
+import itertools
 import time as clock
 import uuid
 from collections.abc import Mapping, Sequence
@@ -13,7 +14,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
 from functions.claim_payouts import payout_index, posting
 from functions.claim_payouts.calendar import COPENHAGEN, payment_date
@@ -28,6 +29,7 @@ from shared import ledger, storage
 from shared.connectors.cvr import CvrAmbiguousError, CvrNotFoundError, cvr_client
 from shared.connectors.kvantum import ChartOfAccounts, kvantum_client
 from shared.connectors.opus_debitor import OpusDebitorRefusalError, opus_debitor_client
+from shared.events import Event, emit
 from shared.limiter import limited
 from shared.logs import get_logger
 from shared.personal_data import redact
@@ -37,8 +39,10 @@ from shared.spreadsheet import danish_amount
 
 AUTOMATION = "claim_payouts"
 OUTBOX = storage.required_container("kvantum-outbox")
-#: Documents per posting file: one table transaction claims them all for the file, or none.
-DOCUMENTS_PER_FILE = ledger.BATCH_LIMIT
+#: Documents per posting file: a chunk's claims go out as one file (the chunk size is at most 2,000).
+DOCUMENTS_PER_FILE = 2000
+#: How long a delivery holds a posting file's staged copy while it claims the items and writes the file.
+STAGING_LEASE_SECONDS = 15
 FILE_PREFIX = "KSKRAV"
 _log = get_logger("ks.claim_payouts")
 
@@ -248,13 +252,17 @@ def _offset(item: WorkItem, claim: Claim, debt: Any) -> dict[str, Any]:
 # --- post ---------------------------------------------------------------------------------------------------
 
 
+class PostingBusyError(RuntimeError):
+    """Another delivery is writing a posting file these items are claimed for: try again later."""
+
+
 def post(items: Sequence[WorkItem]) -> dict[str, ItemResult]:
-    """Queue step post: the chunk's documents in posting files of at most 100, each claimed in the ledger
-    before it is written and written only if absent; the items then wait for Kvantum's response."""
+    """Queue step post: the chunk's documents in a posting file, its items claimed in the ledger before it is
+    written and written only if absent; the items then wait for Kvantum's response."""
     results: dict[str, ItemResult] = {}
     posted_files = {str(item.row["PostingFile"]) for item in items if item.row.get("PostingFile")}
-    for name in sorted(posted_files):  # claimed by an earlier delivery: make sure the file went out
-        _publish(items[0].run_id, name, None)
+    for name in sorted(posted_files):  # claimed by an earlier delivery: make sure the file went out whole
+        _ensure_published(items[0].run_id, items[0].bucket, name, {item.item_id for item in items})
     fresh: list[tuple[WorkItem, posting.PostingDocument, dict[str, str]]] = []
     references: set[str] = set()
     now = datetime.now(UTC)
@@ -357,29 +365,37 @@ def file_name(run_id: str, bucket: int, first_item: str) -> str:
 
 
 def _staged(run_id: str, name: str) -> str:
-    return f"{AUTOMATION}/{run_id}/postings/{name}"
+    return f"{AUTOMATION}/{run_id}/postings/{name}.json"
 
 
 def _post_file(group: Sequence[tuple[WorkItem, posting.PostingDocument, dict[str, str]]], now: datetime) -> None:
-    """Stages the file, claims its items for it in one transaction, then writes it to the outbox if absent."""
+    """Stages the file, claims its items for it, then writes it to the outbox only if absent.
+
+    The staged copy (the work container; Kvantum never reads it) is leased while the items are claimed in
+    100-item transactions and the file is written, so no other delivery publishes it half-claimed. A delivery
+    that dies in between leaves items claimed for a file that is not out: the next delivery finds them, and
+    writes the file with exactly the claimed documents once the lease has run out.
+    """
     first = group[0][0]
     name = file_name(first.run_id, first.bucket, first.item_id)
     rules = first.rules
-    body = posting.render(
-        posting.PostingFile(
-            sender_id=str(rules["posting_sender_id"]),
-            receiver=str(rules["posting_receiver"]),
-            file_name=name,
-            sent_at=now,
-            documents=[document for _, document, _ in group],
-        )
+    document = posting.PostingFile(
+        sender_id=str(rules["posting_sender_id"]),
+        receiver=str(rules["posting_receiver"]),
+        file_name=name,
+        sent_at=now,
+        documents=[document for _, document, _ in group],
     )
-    # Staged first (the work container is never read by Kvantum): an orphan from a crash before the claim
-    # pays nobody, and once the claim stands the staged bytes are exactly the claimed documents.
-    storage.container(WORK_CONTAINER).upload_blob(_staged(first.run_id, name), body, overwrite=True)
-    marks = [(_row(item), {**columns, "PostingFile": name, "Step": "post"}) for item, _, columns in group]
-    ledger.mark_items(first.run_id, first.bucket, marks)
-    _publish(first.run_id, name, body)
+    staged = storage.container(WORK_CONTAINER).get_blob_client(_staged(first.run_id, name))
+    staged.upload_blob(document.model_dump_json(), overwrite=True)
+    lease = staged.acquire_lease(lease_duration=STAGING_LEASE_SECONDS)
+    try:
+        marks = [(_row(item), {**columns, "PostingFile": name, "Step": "post"}) for item, _, columns in group]
+        for part in itertools.batched(marks, ledger.BATCH_LIMIT):
+            ledger.mark_items(first.run_id, first.bucket, part)
+        _write_out(name, posting.render(document))
+    finally:
+        lease.release()
 
 
 def _row(item: WorkItem) -> Any:
@@ -389,17 +405,59 @@ def _row(item: WorkItem) -> Any:
     return item.row
 
 
-def _publish(run_id: str, name: str, body: bytes | None) -> None:
-    """Writes a claimed posting file to Kvantum's outbox unless it is there (from its staged copy if needed)."""
-    outbox = storage.container(OUTBOX).get_blob_client(name)
-    if body is None:
-        if outbox.exists():
-            return
-        body = storage.container(WORK_CONTAINER).download_blob(_staged(run_id, name)).readall()
+def _write_out(name: str, body: bytes) -> bool:
+    """Writes a posting file to Kvantum's outbox unless it is there; whether this call wrote it."""
     try:
-        outbox.upload_blob(body, overwrite=False)
+        storage.container(OUTBOX).upload_blob(name, body, overwrite=False)
     except ResourceExistsError:
-        _log.info("posting file already in the outbox; not written again")
+        return False
+    return True
+
+
+def _ensure_published(run_id: str, bucket: int, name: str, in_chunk: set[str]) -> None:
+    """Makes sure a posting file whose items are claimed is out, holding exactly its claimed documents.
+
+    Reached only when an earlier delivery claimed items (it may have died or still be at work). Items
+    claimed for the file but missing from it (the claimer's lease ran out mid-way and the file went out
+    without them) are released for a new file if they are in this chunk, else reported to the operators.
+    """
+    staged = storage.container(WORK_CONTAINER).get_blob_client(_staged(run_id, name))
+    try:
+        lease = staged.acquire_lease(lease_duration=STAGING_LEASE_SECONDS)
+    except HttpResponseError as busy:
+        raise PostingBusyError("another delivery is writing this chunk's posting file") from busy
+    try:
+        claimed = ledger.items_where(run_id, bucket, "PostingFile", name)
+        outbox = storage.container(OUTBOX).get_blob_client(name)
+        if outbox.exists():
+            published = posting.request_references(outbox.download_blob().readall())
+        else:
+            staged_file = posting.PostingFile.model_validate_json(staged.download_blob(lease=lease).readall())
+            refs = {row["DocRef"] for row in claimed}
+            documents = [d for d in staged_file.documents if payout_index.fingerprint(d.reference) in refs]
+            if documents:
+                _write_out(name, posting.render(staged_file.model_copy(update={"documents": documents})))
+            published = {d.reference for d in documents}
+        published_refs = {payout_index.fingerprint(reference) for reference in published}
+        _release_missing(run_id, bucket, name, claimed, published=published_refs, in_chunk=in_chunk)
+    finally:
+        lease.release()
+
+
+def _release_missing(
+    run_id: str, bucket: int, name: str, claimed: list[Any], *, published: set[str], in_chunk: set[str]
+) -> None:
+    """Frees items claimed for a file that went out without them, so they are posted in a file of their own."""
+    missing = [row for row in claimed if row["DocRef"] not in published]
+    if not missing:
+        return
+    mine = [(row, {"PostingFile": "", "Step": "decide"}) for row in missing if row["RowKey"] in in_chunk]
+    for part in itertools.batched(mine, ledger.BATCH_LIMIT):
+        ledger.mark_items(run_id, bucket, part)
+    if len(mine) < len(missing):
+        emit(Event.OPERATOR_ALERT, level=40, automation=AUTOMATION, run_id=run_id, reason_code="POSTERING_MANGLER")
+    _log.error("%d items claimed for %s were not in it; %d released for a new file", len(missing), name, len(mine))
+    raise ledger.ItemEndedElsewhereError("posting claims changed: read the chunk again")
 
 
 # --- returned -----------------------------------------------------------------------------------------------

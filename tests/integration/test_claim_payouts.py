@@ -270,9 +270,9 @@ def test_the_host_killed_after_writing_a_posting_file_pays_nobody_twice(claims_e
     env = claims_env
     rows = [s.row for s in claims_data.scenarios() if s.expected == ("done", "")]
     drop("kill.csv", csv_file(rows))
-    killed = devhost(env, log_dir, "claims-kill", "--kill-after", "functions.claim_payouts.steps:_publish:1")
+    killed = devhost(env, log_dir, "claims-kill", "--kill-after", "functions.claim_payouts.steps:_write_out:1")
     assert killed.wait(timeout=240) == 137, "the host should have been killed after the first posting file"
-    assert len(list(storage.container(OUTBOX).list_blobs())) == 1
+    assert list(storage.container(OUTBOX).list_blobs()), "a posting file went out before the kill"
     for name in ("claims-kill-restart", "claims-kill-responses"):
         env.posting.process_pending()
         assert devhost(env, log_dir, name).wait(timeout=240) == 0, f"see devhost-{name}.stderr"
@@ -305,3 +305,19 @@ def test_a_payment_returned_by_the_bank_becomes_a_new_item_linked_to_the_origina
     blob = storage.container(responses.RESPONSES).get_blob_client(name)
     assert responses.open_response(blob) == 0, "the same return handled again opens nothing"
     assert chain.automation == AUTOMATION
+
+
+def test_the_host_killed_after_claiming_and_before_writing_sends_the_file_from_its_staged_copy(claims_env, log_dir):
+    env = claims_env
+    rows = [s.row for s in claims_data.scenarios() if s.expected == ("done", "")]
+    drop("kill-foer.csv", csv_file(rows))
+    killed = devhost(env, log_dir, "claims-kill-before", "--kill-before", "functions.claim_payouts.steps:_write_out:1")
+    assert killed.wait(timeout=240) == 137, "the host should have been killed before the first posting file"
+    for name in ("claims-kill-before-restart", "claims-kill-before-responses", "claims-kill-before-final"):
+        env.posting.process_pending()
+        assert devhost(env, log_dir, name).wait(timeout=240) == 0, f"see devhost-{name}.stderr"
+    run = close_run(run_of("kill-foer.csv").run_id)
+    assert run.status is ledger.RunStatus.COMPLETE, (run.problems, run.missing)
+    documents = outbox_documents()
+    assert sorted(documents) == sorted(r["krav_id"] for r in rows) and set(documents.values()) == {1}
+    assert not refused_as_repeated()
