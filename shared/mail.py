@@ -101,6 +101,31 @@ def note(run_id: str, notices: Sequence[Notice]) -> None:
         )
 
 
+class _Bag:
+    """One recipient's lines of a run, held in bounded memory: every item id (a line noted twice counts
+    once) and subject, but only the lines the mail shows (the lowest item ids)."""
+
+    def __init__(self, recipient: str) -> None:
+        self.recipient = recipient
+        self.items: set[str] = set()
+        self.subjects: set[str] = set()
+        self.shown: dict[str, dict[str, Any]] = {}
+
+    def add(self, lines: list[dict[str, Any]]) -> None:
+        """Takes a row's lines."""
+        for line in lines:
+            self.items.add(line["ItemId"])
+            self.subjects.add(line["Subject"])
+            self.shown[line["ItemId"]] = line
+        if len(self.shown) > 2 * LINES_PER_MAIL:
+            self.shown = {key: self.shown[key] for key in sorted(self.shown)[:LINES_PER_MAIL]}
+
+    def compose(self) -> "MailMessage":
+        """The recipient's mail."""
+        shown = [self.shown[key] for key in sorted(self.shown)[:LINES_PER_MAIL]]
+        return compose(self.recipient, shown, total=len(self.items), subjects=self.subjects)
+
+
 def _lines(row: dict[str, Any]) -> list[dict[str, Any]]:
     """A line row's lines, each with its recipient."""
     return [{**line, "Recipient": row["Recipient"]} for line in json.loads(row["Lines"])]
@@ -112,15 +137,18 @@ def request(automation: str, run_id: str) -> None:
     storage.queue(MAIL_QUEUE).send_message(message.model_dump_json())
 
 
-def compose(recipient: str, lines: Sequence[dict[str, Any]]) -> "MailMessage":
-    """One recipient's mail: every line (up to a limit), under their common subject."""
+def compose(
+    recipient: str, lines: Sequence[dict[str, Any]], *, total: int | None = None, subjects: set[str] | None = None
+) -> "MailMessage":
+    """One recipient's mail: the lines (up to a limit; `total` lines in all), under their common subject."""
     from shared.connectors.graph import MailMessage
 
-    subjects = {line["Subject"] for line in lines}
+    subjects = set(subjects or ()) | {line["Subject"] for line in lines}
     subject = subjects.pop() if len(subjects) == 1 else "Kvitteringer fra Koncernservice"
+    total = len(lines) if total is None else total
     shown = [f"- {line['Text']}" for line in lines[:LINES_PER_MAIL]]
-    if len(lines) > LINES_PER_MAIL:
-        shown.append(f"- ... og {len(lines) - LINES_PER_MAIL} flere; se sagerne i Serviceportalen.")
+    if total > LINES_PER_MAIL:
+        shown.append(f"- ... og {total - LINES_PER_MAIL} flere; se sagerne i Serviceportalen.")
     return MailMessage(to=[recipient], subject=subject, body="\n".join([GREETING, *shown, FOOTER]))
 
 
@@ -134,13 +162,12 @@ def send_run_mails(request: MailRequest, claimant: str, send: Callable[["MailMes
     from shared.connectors.graph import GraphError, graph_mail
 
     table = storage.table(MAILS_TABLE)
-    rows = list(table.query_entities("PartitionKey eq @pk", parameters={"pk": request.run_id}))
-    lines: dict[str, list[dict[str, Any]]] = {}
+    lines: dict[str, _Bag] = {}
     states: dict[str, Any] = {}
-    for row in rows:
+    for row in table.query_entities("PartitionKey eq @pk", parameters={"pk": request.run_id}):
         kind, _, rest = row["RowKey"].partition(".")
         if kind == "line":
-            lines.setdefault(rest.split(".", 1)[0], []).extend(_lines(row))
+            lines.setdefault(rest.split(".", 1)[0], _Bag(row["Recipient"])).add(_lines(row))
         elif kind == "sent":
             states[rest] = row
     due = {k: v for k, v in lines.items() if states.get(k, {}).get("Status") not in ("sent", "failed")}
@@ -148,15 +175,14 @@ def send_run_mails(request: MailRequest, claimant: str, send: Callable[["MailMes
         send = graph_mail().send_mail
     sent, waiting = 0, []
     with log_context(automation=request.automation, run_id=request.run_id):
-        for key, recipient_lines in sorted(due.items()):
+        for key, bag in sorted(due.items()):
             if not claimant:
                 raise ValueError("a mail needs its delivery's identity as claimant")
             claim = _claim(request.run_id, key, states.get(key), claimant)
             if claim is None:  # a live sender has it; if it dies, its own redelivery finds the claim stale
                 _log.info("another delivery is sending one of the run's mails")
                 continue
-            one_per_item = {line["ItemId"]: line for line in recipient_lines}  # a line noted twice goes once
-            message = compose(recipient_lines[0]["Recipient"], [one_per_item[i] for i in sorted(one_per_item)])
+            message = bag.compose()
             try:
                 send(message)  # type: ignore[misc]
             except GraphError as error:
@@ -181,7 +207,7 @@ def send_run_mails(request: MailRequest, claimant: str, send: Callable[["MailMes
                 )
                 continue
             _mark(request.run_id, key, "sent")
-            emit(Event.MAIL_SENT, automation=request.automation, run_id=request.run_id, lines=len(one_per_item))
+            emit(Event.MAIL_SENT, automation=request.automation, run_id=request.run_id, lines=len(bag.items))
             sent += 1
     _log.info("sent %d mails for the run (%d recipients in all, %d waiting)", sent, len(lines), len(waiting))
     if waiting:

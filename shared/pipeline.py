@@ -265,7 +265,6 @@ class Chain:
 
     def _create_items(self, run: ledger.Run, chunks: Iterable[Sequence[NewItem]], first_step: str) -> None:
         ids = iter(ledger.item_ids(run.expected_items))
-        messages: list[StepMessage] = []
         for number, chunk_items in enumerate(chunks):
             try:
                 chunk_refs = [ItemRef(id=next(ids), line=0) for _ in chunk_items]
@@ -299,8 +298,8 @@ class Chain:
                 for line, (ref, item) in enumerate(zip(chunk_refs, chunk_items, strict=True))
                 if not item.rejected
             )
-            if pending:
-                messages.append(
+            if pending:  # sent as soon as its rows exist: the steps start while the intake reads on
+                self._send(
                     StepMessage(
                         automation=self.automation,
                         run_id=run.run_id,
@@ -312,8 +311,6 @@ class Chain:
                         items=pending,
                     )
                 )
-        for message in messages:
-            self._send(message)
 
     # --- steps --------------------------------------------------------------------------------------------
 
