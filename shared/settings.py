@@ -133,6 +133,9 @@ class Settings(TelemetrySettings):
     opus_debitor_username: str | None = Field(default=None, description="Opus Debitor integration user (basic auth).")
     opus_debitor_password: SecretStr | None = Field(default=None, description="Its password (Key Vault).")
     opus_debitor_timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout per Opus Debitor request.")
+    opus_debitor_concurrency: int = Field(
+        default=4, ge=1, le=50, description="Opus Debitor look-ups in flight across all instances."
+    )
     claims_fallback_recipient: str = Field(
         default="kreditorer@kk.dk",
         description="Who is told about a claims file when its uploader is not recorded (blob metadata indsendt_af).",

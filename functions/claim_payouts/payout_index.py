@@ -17,7 +17,6 @@ still be paid by hand that day, so the limit counts them (the safe side).
 """
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -126,7 +125,35 @@ def decide(
 
 
 def _blob_name(shard: int) -> str:
-    return f"claim_payouts/shard-{shard:02d}.json"
+    return f"claim_payouts/shard-{shard:02d}.csv"
+
+
+def _relevant(body: bytes, payees: set[bytes], horizon: date) -> tuple[list[Entry], int]:
+    """The entries of these payees within the window, and where the lines still in the window begin.
+
+    A shard holds every payee of its sixteenth for 90 days (tens of thousands of lines at volume); only the
+    chunk's payees are parsed, so a chunk holds the shard's bytes and a handful of entries, not the shard.
+    Lines are appended in time order, so the window starts at the first line that is not older than it.
+    """
+    relevant: list[Entry] = []
+    cut, start, first = 0, 0, True
+    limit = horizon.isoformat().encode("ascii")
+    while start < len(body):
+        end = body.find(b"\n", start)
+        end = len(body) if end < 0 else end
+        fields = body[start:end].split(b",")
+        if first and fields[2] < limit:
+            cut = end + 1
+        else:
+            first = False
+            if fields[1] in payees and fields[2] >= limit:
+                relevant.append(Entry.from_list([value.decode("ascii") for value in fields]))
+        start = end + 1
+    return relevant, min(cut, len(body))
+
+
+def _lines(entries: Sequence[Entry]) -> bytes:
+    return b"".join((",".join(entry.to_list()) + "\n").encode("ascii") for entry in entries)
 
 
 def reserve(shard: int, claims: Sequence[Entry], limit: Decimal, window_days: int) -> dict[str, Refusal]:
@@ -134,22 +161,28 @@ def reserve(shard: int, claims: Sequence[Entry], limit: Decimal, window_days: in
     if not claims:
         return {}
     blob = storage.container(CONTAINER).get_blob_client(_blob_name(shard))
+    payees = {claim.payee.encode("ascii") for claim in claims}
+    horizon = max(claim.day for claim in claims) - timedelta(days=window_days)
     for _ in range(_WRITE_ATTEMPTS):
         try:
             download = blob.download_blob()
             etag: str | None = download.properties.etag
-            existing = [Entry.from_list(values) for values in json.loads(download.readall())]
+            body = download.readall()
         except ResourceNotFoundError:
-            etag, existing = None, []
+            etag, body = None, b""
+        existing, cut = _relevant(body, payees, horizon)
         kept, refusals = decide(existing, claims, limit, window_days)
-        if len(kept) == len(existing) and all(k is e for k, e in zip(kept, existing, strict=True)):
-            return refusals  # nothing new let through, nothing pruned: no write
-        body = json.dumps([entry.to_list() for entry in kept], separators=(",", ":")).encode("ascii")
+        known = {entry.key for entry in existing}
+        added = [entry for entry in kept if entry.key not in known]
+        if not added and not cut:
+            return refusals  # nothing new let through, nothing aged out: no write
         try:
             if etag is None:
-                blob.upload_blob(body, overwrite=False)
+                blob.upload_blob(_lines(added), overwrite=False)
             else:
-                blob.upload_blob(body, overwrite=True, etag=etag, match_condition=MatchConditions.IfNotModified)
+                blob.upload_blob(
+                    body[cut:] + _lines(added), overwrite=True, etag=etag, match_condition=MatchConditions.IfNotModified
+                )
         except (ResourceModifiedError, ResourceExistsError):
             continue  # another chunk of this shard wrote first: read again and decide again
         return refusals

@@ -200,7 +200,7 @@ def decide(items: Sequence[WorkItem]) -> dict[str, ItemResult]:
         return results
     today = datetime.now(UTC).astimezone(COPENHAGEN).date()
     try:
-        with limited("opus_debitor", get_settings().kvantum_concurrency):
+        with limited("opus_debitor", get_settings().opus_debitor_concurrency):
             debts = opus_debitor_client().debts({_payee_key(claim) for _, claim in payable}, today)
     except Exception as error:
         _log.warning("Opus Debitor look-up for %d claims failed: %s", len(payable), error, exc_info=True)

@@ -10,6 +10,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import defusedxml.ElementTree as DefusedET
 import pytest
@@ -26,6 +27,7 @@ from shared.personal_data import contains_cpr
 from tests.integration.test_crash import devhost
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
 UPLOADER = "kreditor.sagsbehandler@devhost.example"
 RECEIPT = "Kvittering: udbetaling af krav"
 
@@ -181,6 +183,16 @@ def test_a_mixed_file_ends_every_claim_as_expected_with_balanced_files_receipts_
     assert not any(line["krav_id"].startswith(("=", "+", "-", "@")) for line in lines)
 
 
+@pytest.mark.parametrize("name", ["krav-blandet-bom.csv", "krav-blandet-cp1252.csv", "krav-blandet.xlsx"])
+def test_the_mixed_sample_in_every_encoding_and_as_a_workbook_ends_the_same(claims_env, host, name):
+    body = (ROOT / "samples" / "claims" / name).read_bytes()
+    drop(name, body)
+    (run,) = settle(claims_env, host, name)
+    assert run.status is ledger.RunStatus.COMPLETE, (run.problems, run.missing)
+    outcomes = {claim: (row["Status"], row["ReasonCode"]) for claim, row in items_by_claim(run).items()}
+    assert outcomes == {s.row["krav_id"]: s.expected for s in claims_data.scenarios()}
+
+
 def test_the_same_blob_delivered_again_does_nothing(claims_env, host):
     rows = [s.row for s in claims_data.scenarios() if s.expected == ("done", "")]
     rows[0] = {**rows[0], "krav_id": "G1-0000000042"}  # a case system's id with a CPR-shaped digit run
@@ -226,7 +238,8 @@ def test_every_kind_of_bad_file_is_moved_untouched_with_a_danish_report_and_the_
     drop(name, body)
     (run,) = settle(claims_env, host, name)
     (item,) = list(ledger.item_rows(run))
-    assert item["Status"] == "rejected" and item["ReasonCode"] and item["ReasonText"].startswith("Filen er afvist")
+    assert item["Status"] == "rejected" and item["ReasonText"].startswith("Filen er afvist")
+    assert item["ReasonCode"] == claims_data.BAD_FILE_CODES[kind]
     rejected = storage.container("rejected")
     folder = f"{AUTOMATION}/{run.run_id}/"
     names = {b.name for b in rejected.list_blobs(name_starts_with=folder)}
@@ -266,19 +279,24 @@ def test_a_file_dropped_while_the_host_is_down_is_picked_up(claims_env, host):
     assert {row["Status"] for row in ledger.item_rows(run)} == {"done"}
 
 
-def test_the_host_killed_after_writing_a_posting_file_pays_nobody_twice(claims_env, log_dir):
+@pytest.mark.parametrize(
+    ("kill", "name"),
+    [
+        ("--kill-after", "kill-efter.csv"),  # the file is out, its items' outcome not recorded
+        ("--kill-before", "kill-foer.csv"),  # the items are claimed, the file only staged
+    ],
+)
+def test_the_host_killed_around_writing_a_posting_file_pays_nobody_twice(claims_env, log_dir, kill, name):
     env = claims_env
     rows = [s.row for s in claims_data.scenarios() if s.expected == ("done", "")]
-    drop("kill.csv", csv_file(rows))
-    killed = devhost(env, log_dir, "claims-kill", "--kill-after", "functions.claim_payouts.steps:_write_out:1")
-    assert killed.wait(timeout=240) == 137, "the host should have been killed after the first posting file"
-    assert list(storage.container(OUTBOX).list_blobs()), "a posting file went out before the kill"
-    for name in ("claims-kill-restart", "claims-kill-responses"):
+    drop(name, csv_file(rows))
+    tag = f"claims{kill}"
+    killed = devhost(env, log_dir, tag, kill, "functions.claim_payouts.steps:_write_out:1")
+    assert killed.wait(timeout=240) == 137, "the host should have been killed at the first posting file"
+    for step in ("restart", "responses", "final"):
         env.posting.process_pending()
-        assert devhost(env, log_dir, name).wait(timeout=240) == 0, f"see devhost-{name}.stderr"
-    env.posting.process_pending()
-    assert devhost(env, log_dir, "claims-kill-final").wait(timeout=240) == 0
-    run = close_run(run_of("kill.csv").run_id)
+        assert devhost(env, log_dir, f"{tag}-{step}").wait(timeout=240) == 0, f"see devhost-{tag}-{step}.stderr"
+    run = close_run(run_of(name).run_id)
     assert run.status is ledger.RunStatus.COMPLETE, (run.problems, run.missing)
     documents = outbox_documents()
     assert sorted(documents) == sorted(r["krav_id"] for r in rows) and set(documents.values()) == {1}
@@ -305,19 +323,3 @@ def test_a_payment_returned_by_the_bank_becomes_a_new_item_linked_to_the_origina
     blob = storage.container(responses.RESPONSES).get_blob_client(name)
     assert responses.open_response(blob) == 0, "the same return handled again opens nothing"
     assert chain.automation == AUTOMATION
-
-
-def test_the_host_killed_after_claiming_and_before_writing_sends_the_file_from_its_staged_copy(claims_env, log_dir):
-    env = claims_env
-    rows = [s.row for s in claims_data.scenarios() if s.expected == ("done", "")]
-    drop("kill-foer.csv", csv_file(rows))
-    killed = devhost(env, log_dir, "claims-kill-before", "--kill-before", "functions.claim_payouts.steps:_write_out:1")
-    assert killed.wait(timeout=240) == 137, "the host should have been killed before the first posting file"
-    for name in ("claims-kill-before-restart", "claims-kill-before-responses", "claims-kill-before-final"):
-        env.posting.process_pending()
-        assert devhost(env, log_dir, name).wait(timeout=240) == 0, f"see devhost-{name}.stderr"
-    run = close_run(run_of("kill-foer.csv").run_id)
-    assert run.status is ledger.RunStatus.COMPLETE, (run.problems, run.missing)
-    documents = outbox_documents()
-    assert sorted(documents) == sorted(r["krav_id"] for r in rows) and set(documents.values()) == {1}
-    assert not refused_as_repeated()

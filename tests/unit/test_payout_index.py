@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from functions.claim_payouts.payout_index import SHARDS, Entry, decide, fingerprint, shard_of
+from functions.claim_payouts.payout_index import SHARDS, Entry, _lines, _relevant, decide, fingerprint, shard_of
 
 LIMIT, WINDOW = Decimal(50000), 90
 TODAY = date(2026, 11, 24)
@@ -57,9 +57,11 @@ def test_a_chunk_decided_again_finds_its_own_entries_and_decides_the_same():
     claims = [entry("a", "30000", ref="1"), entry("b", "30000", ref="2")]
     kept, first = decide([], claims, LIMIT, WINDOW)
     again_kept, again = decide(kept, claims, LIMIT, WINDOW)
-    assert {k: r.code for k, r in first.items()} == {k: r.code for k, r in again.items()} == {
-        "b": "DAGSGRAENSE_OVERSKREDET"
-    }
+    assert (
+        {k: r.code for k, r in first.items()}
+        == {k: r.code for k, r in again.items()}
+        == {"b": "DAGSGRAENSE_OVERSKREDET"}
+    )
     assert again_kept == kept, "nothing recorded twice"
 
 
@@ -80,3 +82,13 @@ def test_entries_round_trip_and_hold_no_personal_data():
 def test_shards_spread_payees():
     shards = {shard_of(f"p1:{n}") for n in range(1000)}
     assert shards == set(range(SHARDS))
+
+
+def test_a_shard_is_read_only_for_the_chunks_payees_and_cut_where_the_window_begins():
+    old = entry("x", "100", payee="p1:aaa", day=TODAY - timedelta(days=WINDOW + 5))
+    kept = [entry("y", "200", payee="p1:aaa"), entry("z", "300", payee="p1:bbb")]
+    body = _lines([old, *kept])
+    relevant, cut = _relevant(body, {b"p1:aaa"}, TODAY - timedelta(days=WINDOW))
+    assert relevant == [kept[0]], "only this chunk's payee, only within the window"
+    assert body[cut:] == _lines(kept), "the aged-out line is dropped from the front"
+    assert _relevant(b"", {b"p1:aaa"}, TODAY) == ([], 0)
