@@ -23,6 +23,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -38,6 +39,8 @@ from devhost import azurite, certs, claims_data, environment  # noqa: E402
 from devhost.host import HostOptions, LocalHost  # noqa: E402
 
 SIMULATORS = "--simulators"
+#: infra/modules/function-app.bicep sets the same for the deployed worker.
+ARENAS = "2"
 
 
 def simulators(connection: str) -> None:
@@ -93,6 +96,11 @@ def in_process(path: Path) -> float:
     return count / (time.perf_counter() - started)
 
 
+def rss_mib() -> float:
+    """This process's resident set size now."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() / 2**20
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident set size (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -137,6 +145,14 @@ def run(items: int) -> dict[str, float]:
             ports = dict(zip(emulator.ports, ("blob", "queue", "table"), strict=True))
             counter = RequestCounter(ports).install()
             started = time.perf_counter()
+            samples: list[tuple[float, float]] = []
+            sampling = threading.Event()
+
+            def sample() -> None:
+                while not sampling.wait(2.0):
+                    samples.append((time.perf_counter() - started, rss_mib()))
+
+            threading.Thread(target=sample, daemon=True).start()
             closed = None
             while True:
                 host.run_until_idle(timeout=3600)
@@ -151,6 +167,7 @@ def run(items: int) -> dict[str, float]:
                         break
                 time.sleep(0.2)
             elapsed = time.perf_counter() - started
+            sampling.set()
             counter.uninstall()
             host.close()
             assert closed.counts[ledger.ItemStatus.DONE] == rows, closed.counts
@@ -175,6 +192,8 @@ def run(items: int) -> dict[str, float]:
         print(f"  storage requests/claim : {figures['requests_per_claim']:.4f} (target <= 0.15), {work_requests}")
         print(f"    plus idle polls of empty queues: {counter.counts[('queue', 'receive-empty')]}")
         print(f"  host peak RSS          : {figures['peak_rss_mib']:10.1f} MiB (simulators in their own process)")
+        timeline = " ".join(f"{t:.0f}s:{rss:.0f}" for t, rss in samples[:: max(1, len(samples) // 12)])
+        print(f"    RSS over the run (MiB): {timeline}")
         print("  by service and operation:")
         for (service, operation), count in sorted(counter.counts.items()):
             print(f"    {service:6} {operation:20} {count:8}  {count / items:.4f}/claim")
@@ -200,7 +219,9 @@ def compare(items: int) -> None:
 
 
 def main() -> None:
-    """Parses the command line."""
+    """Parses the command line (and runs under the deployed app's MALLOC_ARENA_MAX, set before Python starts)."""
+    if os.environ.get("MALLOC_ARENA_MAX") != ARENAS:
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "MALLOC_ARENA_MAX": ARENAS})  # noqa: S606
     if len(sys.argv) > 2 and sys.argv[1] == SIMULATORS:
         simulators(sys.argv[2])
         return

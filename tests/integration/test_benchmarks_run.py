@@ -1,5 +1,6 @@
 """The benchmarks stay runnable: a small run of each, checked for its figures (never for its speed)."""
 
+import json
 import re
 import subprocess
 import sys
@@ -36,3 +37,18 @@ def test_cold_import_benchmark_runs():
         check=True,
     )
     assert "import function_app" in result.stdout
+
+
+def test_claims_benchmark_runs_end_to_end_and_reports_its_figures():
+    result = subprocess.run(
+        [sys.executable, "benchmarks/claims.py", "--items", "400"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    figures = json.loads(result.stdout.split("FIGURES ", 1)[1].splitlines()[0])
+    assert figures["items"] == 400 and 0 < figures["requests_per_claim"] < 2
+    assert figures["peak_rss_mib"] > 0 and figures["azurite_batch_entities_per_second"] > 0
+    assert "in-process read+check" in result.stdout
