@@ -13,7 +13,7 @@ from shared.spreadsheet import csv_bytes, csv_pieces, neutralise
 @pytest.mark.parametrize(
     ("text", "shown"),
     [
-        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
         ("+45 1234", "'+45 1234"),
         ("-2+3", "'-2+3"),
         ("@SUM(A1)", "'@SUM(A1)"),
