@@ -16,6 +16,7 @@ from shared.connectors.opus_debitor import (
     opus_debitor_client,
 )
 from shared.personal_data import contains_cpr
+from shared.settings import get_settings
 
 # Synthetic CPR numbers of people born 1858-1870 (7th digit 5-8 with a year above 57): no living person has them.
 CPR = "0101585123"
@@ -414,22 +415,30 @@ def test_the_factory_reads_the_environment(opus, debtor, monkeypatch):
     assert set(opus.settings()) == set(SETTINGS)
     for name, value in opus.settings().items():
         monkeypatch.setenv(name, value)
-    opus_debitor_client.cache_clear()
+    _forget_settings()
     try:
         client = opus_debitor_client()
         assert opus_debitor_client() is client, "one client per process"
         assert client.base_url == opus.service_url and client.timeout == 30.0
         assert client.partner(CPR, "CPR") == debtor[0]
     finally:
-        opus_debitor_client.cache_clear()
+        monkeypatch.undo()
+        _forget_settings()
 
 
 def test_the_factory_names_missing_settings(monkeypatch):
     for name in SETTINGS:
         monkeypatch.delenv(name, raising=False)
-    opus_debitor_client.cache_clear()
+    _forget_settings()
     try:
         with pytest.raises(RuntimeError, match="OPUS_DEBITOR_BASE_URL"):
             opus_debitor_client()
     finally:
-        opus_debitor_client.cache_clear()
+        monkeypatch.undo()
+        _forget_settings()
+
+
+def _forget_settings() -> None:
+    """The client and the settings it was built from are cached per process: read the environment again."""
+    get_settings.cache_clear()
+    opus_debitor_client.cache_clear()
