@@ -394,8 +394,10 @@ class Chain:
             if row and ItemStatus(row["Status"]) in TERMINAL:
                 outcome.skipped += 1  # ended by another delivery: the first terminal state stands
                 continue
-            item = WorkItem(message.run_id, ref.id, message.step, message.attempt, dict(records[ref.line]), rules)
-            item.row, item.bucket = row, message.bucket
+            data = dict(records[ref.line])
+            item = WorkItem(
+                message.run_id, ref.id, message.step, message.attempt, data, rules, row=row, bucket=message.bucket
+            )
             pairs.append((ref, item))
         results = work([item for _, item in pairs]) if pairs else {}
         for ref, item in pairs:

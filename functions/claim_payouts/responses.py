@@ -59,14 +59,16 @@ def open_response(blob: BlobClient) -> int:
     download = blob.download_blob()
     properties = download.properties
     key = run_key(blob.blob_name, properties.etag)
+    data = download.readall()
     try:
-        response = posting.parse_response_file(download.readall())
+        response = posting.parse_response_file(data)
     except (posting.PostingResponseError, ValueError) as error:
-        return _unreadable(blob, properties, str(error))
+        return _unreadable(blob, properties, data, str(error))
     target = target_of(response.file_name)
     rows = ledger.items_where(target.run_id, target.bucket, "PostingFile", response.file_name) if target else []
     if target is None or not rows:
-        return _unreadable(blob, properties, "svaret nævner en posteringsfil, som automatikken ikke har skrevet")
+        why = "svaret nævner en posteringsfil, som automatikken ikke har skrevet"
+        return _unreadable(blob, properties, data, why)
     members = {str(row["DocRef"]): row for row in rows}
     endings: list[Ending] = []
     notices: list[mail.Notice] = []
@@ -159,10 +161,9 @@ def _returned(result: posting.DocumentResult, row: dict[str, Any], target: Targe
     )
 
 
-def _unreadable(blob: BlobClient, properties: Any, why: str) -> int:
+def _unreadable(blob: BlobClient, properties: Any, data: bytes, why: str) -> int:
     """A response that cannot be handled: kept in `rejected` for the operators, who are alerted."""
     name = f"{AUTOMATION}/responses/{blob.blob_name}"
-    data = blob.download_blob(etag=properties.etag).readall()
     storage.container(REJECTED).upload_blob(name, data, overwrite=True)
     report = f"Svarfilen kan ikke behandles: {redact(why)}\n".encode()
     storage.container(REJECTED).upload_blob(f"{name}.fejl.txt", report, overwrite=True)

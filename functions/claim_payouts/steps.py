@@ -9,7 +9,7 @@ with the reason, and tells the requester.
 import itertools
 import time as clock
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -100,8 +100,8 @@ def validate(items: Sequence[WorkItem]) -> dict[str, ItemResult]:
 
 def _lookup(
     checked: Sequence[tuple[WorkItem, Claim]],
-    fetch: Any,
-    needs: Any,
+    fetch: Callable[[Sequence[Claim]], Any],
+    needs: Callable[[Claim], bool],
     results: dict[str, ItemResult],
 ) -> Any:
     """One batched look-up for the claims that need it; when it fails, those claims fail with it (retried)."""
@@ -198,14 +198,10 @@ def decide(items: Sequence[WorkItem]) -> dict[str, ItemResult]:
         payable.append((item, claim))
     if not payable:
         return results
-    today = datetime.now(UTC).astimezone(COPENHAGEN).date()
-    try:
-        with limited("opus_debitor", get_settings().opus_debitor_concurrency):
-            debts = opus_debitor_client().debts({_payee_key(claim) for _, claim in payable}, today)
-    except Exception as error:
-        _log.warning("Opus Debitor look-up for %d claims failed: %s", len(payable), error, exc_info=True)
-        return results | dict.fromkeys((item.item_id for item, _ in payable), error)
+    debts = _lookup(payable, _debts, lambda claim: True, results)
     for item, claim in payable:
+        if item.item_id in results:  # the look-up failed: retried
+            continue
         try:
             results[item.item_id] = _offset(item, claim, debts[_payee_key(claim)])
         except BusinessException as refusal:
@@ -214,6 +210,13 @@ def decide(items: Sequence[WorkItem]) -> dict[str, ItemResult]:
             _log.warning("offsetting failed: %s", error, exc_info=True)
             results[item.item_id] = error
     return results
+
+
+def _debts(claims: Sequence[Claim]) -> Mapping[tuple[str, str], Any]:
+    """Opus Debitor's open, due items of every payee of the chunk (a few batched reads)."""
+    today = datetime.now(UTC).astimezone(COPENHAGEN).date()
+    with limited("opus_debitor", get_settings().opus_debitor_concurrency):
+        return opus_debitor_client().debts({_payee_key(claim) for claim in claims}, today)
 
 
 def _payee_key(claim: Claim) -> tuple[str, str]:
