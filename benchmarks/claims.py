@@ -101,6 +101,12 @@ def rss_mib() -> float:
     return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() / 2**20
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) a process has used so far: this one, or `pid`."""
+    fields = Path(f"/proc/{pid or 'self'}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident set size (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -144,6 +150,8 @@ def run(items: int) -> dict[str, float]:
                 storage.container(INBOX).upload_blob("krav-benchmark.csv", stream, metadata={"indsendt_af": "b@x.dk"})
             ports = dict(zip(emulator.ports, ("blob", "queue", "table"), strict=True))
             counter = RequestCounter(ports).install()
+            processes = {"host": None, "azurite": emulator.process.pid, "simulators": helper.pid}
+            cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
             started = time.perf_counter()
             samples: list[tuple[float, float]] = []
             sampling = threading.Event()
@@ -167,6 +175,7 @@ def run(items: int) -> dict[str, float]:
                         break
                 time.sleep(0.2)
             elapsed = time.perf_counter() - started
+            cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
             sampling.set()
             counter.uninstall()
             host.close()
@@ -184,6 +193,7 @@ def run(items: int) -> dict[str, float]:
             "peak_rss_mib": peak_rss_mib(),
             "in_process_per_second": baseline,
             "azurite_batch_entities_per_second": batch_rate,
+            **{f"cpu_seconds_{name}": seconds for name, seconds in cpu.items()},
         }
         print(f"claims benchmark: {items} claims, every look-up on, chunks of 500")
         print(f"  on Azurite via devhost : {figures['claims_per_second']:10.0f} claims/s ({elapsed:.1f} s)")
@@ -191,6 +201,8 @@ def run(items: int) -> dict[str, float]:
         print(f"  Azurite batch writes   : {batch_rate:10.0f} entities/s (100-entity transactions, 4 threads)")
         print(f"  storage requests/claim : {figures['requests_per_claim']:.4f} (target <= 0.15), {work_requests}")
         print(f"    plus idle polls of empty queues: {counter.counts[('queue', 'receive-empty')]}")
+        busy = ", ".join(f"{name} {seconds:.0f} s ({seconds / elapsed:.0%})" for name, seconds in cpu.items())
+        print(f"  CPU time (share of one core): {busy}")
         print(f"  host peak RSS          : {figures['peak_rss_mib']:10.1f} MiB (simulators in their own process)")
         timeline = " ".join(f"{t:.0f}s:{rss:.0f}" for t, rss in samples[:: max(1, len(samples) // 12)])
         print(f"    RSS over the run (MiB): {timeline}")

@@ -26,7 +26,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableTransactionError, UpdateMode
 from pydantic import Field, field_validator
 
-from shared import storage
+from shared import storage, tables
 from shared.models import BoundaryModel
 from shared.outcomes import REASON_CODE_PATTERN, TERMINAL, ItemStatus
 from shared.personal_data import contains_cpr, digest
@@ -297,8 +297,8 @@ def get_run(run_id: str) -> Run | None:
 
 def newest_runs(automation: str, limit: int = 20) -> list[Run]:
     """The newest runs of an automation, newest first (one partition, read from the top)."""
-    entities = storage.table(RUNS_TABLE).query_entities(
-        "PartitionKey eq @pk", parameters={"pk": automation}, results_per_page=limit
+    entities = tables.query(
+        storage.table(RUNS_TABLE), "PartitionKey eq @pk", parameters={"pk": automation}, page_size=limit
     )
     runs: list[Run] = []
     for entity in entities:
@@ -310,8 +310,8 @@ def newest_runs(automation: str, limit: int = 20) -> list[Run]:
 
 def open_run_ids() -> list[str]:
     """Run ids of every run not yet complete."""
-    entities = storage.table(RUNS_TABLE).query_entities(
-        "PartitionKey eq @pk", parameters={"pk": OPEN_RUNS_PARTITION}, select=["RowKey"]
+    entities = tables.query(
+        storage.table(RUNS_TABLE), "PartitionKey eq @pk", parameters={"pk": OPEN_RUNS_PARTITION}, select=["RowKey"]
     )
     return [entity["RowKey"] for entity in entities]
 
@@ -411,14 +411,14 @@ def create_items(rows: Sequence[ItemRow]) -> list[ItemRow]:
     created: list[ItemRow] = []
     for batch in _batched([_item_entity(row, now, created=True) for row in rows]):
         try:
-            table.submit_transaction([("create", entity) for entity in batch])
+            tables.transact(table, [("create", entity) for entity in batch])
         except TableTransactionError as error:
             if error.error_code != "EntityAlreadyExists":
                 raise
             existing = set(_rows_in_range(batch[0]["PartitionKey"], [e["RowKey"] for e in batch]))
             batch = [entity for entity in batch if entity["RowKey"] not in existing]  # noqa: PLW2901
             if batch:
-                table.submit_transaction([("create", entity) for entity in batch])
+                tables.transact(table, [("create", entity) for entity in batch])
         created += [by_id[entity["RowKey"]] for entity in batch]
     return created
 
@@ -478,7 +478,8 @@ def _rows_in_range(
     select: list[str] | None = ["RowKey", "Status"],  # noqa: B006 - never mutated
 ) -> dict[str, dict[str, Any]]:
     wanted = set(ids)
-    entities = storage.table(ITEMS_TABLE).query_entities(
+    entities = tables.query(
+        storage.table(ITEMS_TABLE),
         "PartitionKey eq @pk and RowKey ge @first and RowKey le @last",
         parameters={"pk": partition, "first": min(ids), "last": max(ids)},
         select=select,
@@ -510,7 +511,7 @@ def end_items(
                 condition = {"etag": seen.metadata["etag"], "match_condition": MatchConditions.IfNotModified}
                 operations.append(("update", entity, {"mode": UpdateMode.MERGE, **condition}))
         try:
-            table.submit_transaction(operations)
+            tables.transact(table, operations)
         except TableTransactionError as error:
             if error.status_code == 412 or error.error_code == "UpdateConditionNotSatisfied":
                 raise ItemEndedElsewhereError(f"an item of {batch[0]['PartitionKey']} ended meanwhile") from None
@@ -538,7 +539,7 @@ def mark_items(run_id: str, bucket: int, marks: Sequence[tuple[dict[str, Any], d
         condition = {"etag": row.metadata["etag"], "match_condition": MatchConditions.IfNotModified}
         operations.append(("update", entity, {"mode": UpdateMode.MERGE, **condition}))
     try:
-        storage.table(ITEMS_TABLE).submit_transaction(operations)
+        tables.transact(storage.table(ITEMS_TABLE), operations)
     except TableTransactionError as error:
         if error.status_code == 412 or error.error_code == "UpdateConditionNotSatisfied":
             raise ItemEndedElsewhereError(f"an item of {run_id}.{bucket} changed meanwhile") from None
@@ -551,7 +552,7 @@ def items_where(run_id: str, bucket: int, column: str, value: str) -> list[dict[
         raise ValueError("a column name is an identifier")
     query = f"PartitionKey eq @pk and {column} eq @value"
     parameters = {"pk": items_partition(run_id, bucket), "value": value}
-    return list(storage.table(ITEMS_TABLE).query_entities(query, parameters=parameters))  # with their ETags
+    return list(tables.query(storage.table(ITEMS_TABLE), query, parameters=parameters))  # with their ETags
 
 
 def item_rows(run: Run, status: ItemStatus | None = None) -> Iterator[dict[str, Any]]:
@@ -560,7 +561,7 @@ def item_rows(run: Run, status: ItemStatus | None = None) -> Iterator[dict[str, 
     for bucket in range(run.buckets):
         query = "PartitionKey eq @pk" + (" and Status eq @status" if status else "")
         parameters = {"pk": items_partition(run.run_id, bucket), "status": status.value if status else ""}
-        for entity in table.query_entities(query, parameters=parameters):
+        for entity in tables.query(table, query, parameters=parameters):
             yield {"ItemId": entity["RowKey"], "Bucket": bucket, **dict(entity)}
 
 
@@ -604,14 +605,14 @@ def last_activity(run: Run) -> datetime:
     """When the run last moved: its newest chunk transition, or when its items started to move."""
     moments = [run.opened_at or run.started_at]
     history = storage.table(HISTORY_TABLE)
-    rows = history.query_entities("PartitionKey eq @pk", parameters={"pk": run.run_id}, select=["At"])
+    rows = tables.query(history, "PartitionKey eq @pk", parameters={"pk": run.run_id}, select=["At"])
     moments += [row["At"] for row in rows if row.get("At")]
     return max(moments)
 
 
 def transitions(run_id: str) -> list[dict[str, Any]]:
     """A run's history rows."""
-    return list(storage.table(HISTORY_TABLE).query_entities("PartitionKey eq @pk", parameters={"pk": run_id}))
+    return list(tables.query(storage.table(HISTORY_TABLE), "PartitionKey eq @pk", parameters={"pk": run_id}))
 
 
 # --- reconciliation -----------------------------------------------------------------------------------------
@@ -678,8 +679,10 @@ def reconcile(expected_items: int, expected_amount: Decimal, rows: Iterable[dict
 def expired_runs(automation: str, cutoff: datetime) -> list[Run]:
     """An automation's runs that started before `cutoff` (the oldest sort last: inverted keys)."""
     millis = int(cutoff.timestamp() * 1000)
-    entities = storage.table(RUNS_TABLE).query_entities(
-        "PartitionKey eq @pk and RowKey gt @rk", parameters={"pk": automation, "rk": f"{_MAX_MS - millis:013d}"}
+    entities = tables.query(
+        storage.table(RUNS_TABLE),
+        "PartitionKey eq @pk and RowKey gt @rk",
+        parameters={"pk": automation, "rk": f"{_MAX_MS - millis:013d}"},
     )
     return [_run_from_entity(entity) for entity in entities]
 
@@ -689,12 +692,12 @@ def _delete_partition(table: str, partition: str) -> int:
     client = storage.table(table)
     keys = [
         {"PartitionKey": e["PartitionKey"], "RowKey": e["RowKey"]}
-        for e in client.query_entities(
-            "PartitionKey eq @pk", parameters={"pk": partition}, select=["PartitionKey", "RowKey"]
+        for e in tables.query(
+            client, "PartitionKey eq @pk", parameters={"pk": partition}, select=["PartitionKey", "RowKey"]
         )
     ]
     for batch in _batched(keys):
-        client.submit_transaction([("delete", entity) for entity in batch])
+        tables.transact(client, [("delete", entity) for entity in batch])
     return len(keys)
 
 
@@ -718,10 +721,10 @@ def purge_dated_table(table: str, before: date) -> int:
     client = storage.table(table)
     keys = [
         {"PartitionKey": e["PartitionKey"], "RowKey": e["RowKey"]}
-        for e in client.query_entities(
-            "PartitionKey lt @day", parameters={"day": before.isoformat()}, select=["PartitionKey", "RowKey"]
+        for e in tables.query(
+            client, "PartitionKey lt @day", parameters={"day": before.isoformat()}, select=["PartitionKey", "RowKey"]
         )
     ]
     for batch in _batched(keys):
-        client.submit_transaction([("delete", entity) for entity in batch])
+        tables.transact(client, [("delete", entity) for entity in batch])
     return len(keys)

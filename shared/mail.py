@@ -19,7 +19,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
 from azure.data.tables import UpdateMode
 from pydantic import Field
 
-from shared import storage
+from shared import storage, tables
 from shared.events import Event, emit
 from shared.ledger import BATCH_LIMIT, MAILS_TABLE
 from shared.logs import get_logger, log_context
@@ -96,8 +96,9 @@ def note(run_id: str, notices: Sequence[Notice]) -> None:
                 }
             )
     for start in range(0, len(entities), BATCH_LIMIT):
-        storage.table(MAILS_TABLE).submit_transaction(
-            [("upsert", entity, {"mode": UpdateMode.REPLACE}) for entity in entities[start : start + BATCH_LIMIT]]
+        tables.transact(
+            storage.table(MAILS_TABLE),
+            [("upsert", entity, {"mode": UpdateMode.REPLACE}) for entity in entities[start : start + BATCH_LIMIT]],
         )
 
 
@@ -164,7 +165,7 @@ def send_run_mails(request: MailRequest, claimant: str, send: Callable[["MailMes
     table = storage.table(MAILS_TABLE)
     lines: dict[str, _Bag] = {}
     states: dict[str, Any] = {}
-    for row in table.query_entities("PartitionKey eq @pk", parameters={"pk": request.run_id}):
+    for row in tables.query(table, "PartitionKey eq @pk", parameters={"pk": request.run_id}):
         kind, _, rest = row["RowKey"].partition(".")
         if kind == "line":
             lines.setdefault(rest.split(".", 1)[0], _Bag(row["Recipient"])).add(_lines(row))
