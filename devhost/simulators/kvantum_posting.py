@@ -36,11 +36,13 @@ one DOCUMENT_RESULT, STATUS RETURNED, the DOC_NO the payment was booked under an
 FILE_NAME names the request file the document was in.
 
 State that must outlive a restart is in storage: a file is answered once because its response (or error
-file) exists, and the booked references, the document-number counter and the returns are in the JSON blob
-`kvantum-sim/_booked.json`, written with an ETag condition so two intakes on the same storage never book one
-reference twice. A file processed again after a crash between saving that state and writing the response is
-answered with the same DOC_NOs (its references are booked by that very file). The outbox blobs are never
-changed: a metadata marker would change their ETag, which the host would take for a new file.
+file) exists, and the booked references, the document-number counter and the returns are in the append blob
+`kvantum-sim/_booked.jsonl`, one JSON line per answered file or return. A line is appended only at the
+position where the intake's reading ended (the append-position condition), so two intakes on the same storage
+never book one reference twice, and answering a file costs that file's bookings, not the whole history's.
+A file processed again after a crash between saving that state and writing the response is answered with
+the same DOC_NOs (its references are booked by that very file). The outbox blobs are never changed: a metadata
+marker would change their ETag, which the host would take for a new file.
 
 Faults for tests: `delay_seconds` (a sleep before answering each file), `hold()` / `release()` (answers
 nothing until released: Kvantum down or late). Quiet: logs counts only; never a reference, a payee number
@@ -57,13 +59,12 @@ import sys
 import threading
 import time
 import xml.etree.ElementTree as ET  # builds nothing, parses nothing: the element type and its ParseError
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import defusedxml.ElementTree as DefusedET
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
 from defusedxml import DefusedXmlException
 
@@ -73,7 +74,7 @@ from shared.logs import get_logger, install
 OUTBOX = "kvantum-outbox"
 RESPONSES = "kvantum-responses"
 STATE_CONTAINER = "kvantum-sim"
-STATE_BLOB = "_booked.json"
+STATE_BLOB = "_booked.jsonl"  # an append blob: one JSON line per answered file or returned payment
 ERROR_SUFFIX = ".error.txt"
 FIRST_DOC_NO = 1900000001
 MAX_LINES = 999
@@ -300,7 +301,7 @@ class KvantumPostingIntake:
         for container in (self._outbox, self._responses, service.get_container_client(state_container)):
             _ensure(container)
         self.delay_seconds = 0.0
-        self._lock = threading.RLock()  # one pass at a time in this process; other processes: the ETag
+        self._lock = threading.RLock()  # one pass at a time in this process; other processes: the append position
         self._released = threading.Event()
         self._released.set()
         self._payee_refusals: dict[str, tuple[str, str]] = {}
@@ -311,43 +312,50 @@ class KvantumPostingIntake:
         self._bookings: dict[str, Booking] = {}
         self._next_doc_no = FIRST_DOC_NO
         self._returns = 0
-        self._etag: str | None = None
+        self._journal_length = 0
         self._load()
 
     # --- persisted state ----------------------------------------------------------------------------------------
 
     def _load(self) -> None:
-        """Reads the booked references, the counters and the state blob's ETag (none yet: empty state)."""
-        try:
-            download = self._state_blob.download_blob()
-            data = json.loads(download.readall())
-            etag: str | None = download.properties.etag
-        except ResourceNotFoundError:
-            data, etag = {}, None
-        self._bookings = {ref: Booking(**booking) for ref, booking in data.get("booked", {}).items()}
-        self._next_doc_no = int(data.get("next_doc_no", FIRST_DOC_NO))
-        self._returns = int(data.get("returns", 0))
-        self._etag = etag
+        """Reads the journal from the start: booked references, counters, and where the next entry must go."""
+        self._bookings, self._next_doc_no, self._returns, self._journal_length = {}, FIRST_DOC_NO, 0, 0
+        self._catch_up()
 
-    def _save(self) -> bool:
-        """Writes the state if nobody else wrote it since it was read; False (and reloaded) when someone had."""
-        data = {
-            "next_doc_no": self._next_doc_no,
-            "returns": self._returns,
-            "booked": {ref: asdict(booking) for ref, booking in sorted(self._bookings.items())},
-        }
-        body = json.dumps(data, indent=1).encode("utf-8")
+    def _catch_up(self) -> None:
+        """Replays journal entries written since the last read (by this intake or another)."""
         try:
-            if self._etag is None:
-                result = self._state_blob.upload_blob(body, overwrite=False)
-            else:
-                result = self._state_blob.upload_blob(
-                    body, overwrite=True, etag=self._etag, match_condition=MatchConditions.IfNotModified
-                )
-        except (ResourceExistsError, ResourceModifiedError):
+            data = self._state_blob.download_blob(offset=self._journal_length).readall()
+        except ResourceNotFoundError:
+            with contextlib.suppress(ResourceExistsError):
+                self._state_blob.create_append_blob(if_none_match="*")
+            return
+        except HttpResponseError as error:
+            if error.status_code != 416:  # nothing beyond the offset
+                raise
+            return
+        for line in data.decode("utf-8").splitlines():
+            entry = json.loads(line)
+            for reference, doc_no in entry.get("booked", {}).items():
+                self._bookings[reference] = Booking(doc_no=doc_no, file_name=entry["file"])
+            if "returned" in entry:
+                self._bookings[entry["returned"]].returned = True
+                self._returns = max(self._returns, entry["returns"])
+            self._next_doc_no = max(self._next_doc_no, entry.get("next_doc_no", FIRST_DOC_NO))
+        self._journal_length += len(data)
+
+    def _save(self, entry: dict[str, object]) -> bool:
+        """Appends one entry where this intake's reading ended; False (and reloaded) when another intake wrote
+        there first. One file's bookings per entry, so an answer costs its own size, not the whole state's."""
+        line = (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8")
+        try:
+            self._state_blob.append_block(line, appendpos_condition=self._journal_length)
+        except HttpResponseError as error:
+            if error.status_code != 412:
+                raise
             self._load()  # another intake booked in between: decide again on its state
             return False
-        self._etag = result["etag"]
+        self._journal_length += len(line)
         return True
 
     # --- configuration for tests ----------------------------------------------------------------------------------
@@ -374,7 +382,7 @@ class KvantumPostingIntake:
     def booked_references(self) -> set[str]:
         """Every reference booked on this storage (returned ones too), as the state blob has it now."""
         with self._lock:
-            self._load()
+            self._catch_up()
             return set(self._bookings)
 
     # --- answering ----------------------------------------------------------------------------------------------
@@ -415,8 +423,15 @@ class KvantumPostingIntake:
                 raise UnanswerableError("Filens navn kan ikke bruges som FILE_NAME; filen er ikke behandlet.")
             root = _parse(data)
             while True:
+                self._catch_up()
+                before = self._next_doc_no
                 results = self._decide(root, name)
-                if self._save():
+                booked = {
+                    r.reference: r.document_number
+                    for r in results
+                    if r.status == "BOOKED" and r.document_number and int(r.document_number) >= before
+                }
+                if not booked or self._save({"file": name, "booked": booked, "next_doc_no": self._next_doc_no}):
                     break
         except UnanswerableError as problem:
             return self._write(f"{name}{ERROR_SUFFIX}", str(problem).encode("utf-8"), "text/plain; charset=utf-8")
@@ -500,7 +515,7 @@ class KvantumPostingIntake:
             raise ValueError("a return file's name is letters, digits, '_', '.' and '-', at most 100, no '..'")
         with self._lock:
             while True:
-                self._load()
+                self._catch_up()
                 booking = self._bookings.get(reference)
                 if booking is None:
                     raise ValueError("the reference was never booked; only a booked payment can be returned")
@@ -510,7 +525,7 @@ class KvantumPostingIntake:
                 self._returns += 1
                 stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")  # no ten-digit run: the log scan would flag it
                 name = file_name or f"RETURN_{self._returns:04d}_{stamp}.xml"
-                if self._save():
+                if self._save({"returned": reference, "returns": self._returns}):
                     break
             result = DocumentResult(
                 reference=reference, status="RETURNED", document_number=booking.doc_no, code=code, message=message

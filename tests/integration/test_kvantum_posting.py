@@ -314,6 +314,29 @@ def test_a_reference_booked_in_an_earlier_file_is_rejected_also_after_a_restart(
     assert restarted.booked_references() == {"KRAV-1", "KRAV-2"}
 
 
+def test_two_intakes_deciding_at_once_book_a_reference_once(make_intake, blobs):
+    first, second = make_intake(), make_intake()
+    blobs.drop("FPR_1.xml", request("FPR_1.xml", document("KRAV-1")))
+    decide = first._decide
+    raced = []
+
+    def decide_while_the_other_books(root, name):
+        results = decide(root, name)
+        if not raced:  # between this intake's reading and its saving, the other books the same reference
+            raced.append(name)
+            second._known_answered.add("FPR_1.xml")  # busy with its own file only
+            blobs.drop("FPR_2.xml", request("FPR_2.xml", document("KRAV-1", amount="10.00")))
+            assert second.process_pending() == 1
+        return results
+
+    first._decide = decide_while_the_other_books
+    first.process_pending()
+    assert blobs.results("FPR_2.xml")["KRAV-1"].booked
+    lost = blobs.results("FPR_1.xml")["KRAV-1"]
+    assert (lost.status, lost.code) == ("REJECTED", "DUBLET_REFERENCE")  # decided again on the other's journal
+    assert make_intake().booked_references() == {"KRAV-1"}
+
+
 def test_a_rejected_reference_may_be_sent_again_and_booked(intake, blobs):
     intake.reject_payee("12345674", "KONTO_LUKKET", "Modtagerens konto er lukket.")
     blobs.drop("FPR_1.xml", request("FPR_1.xml", document("KRAV-1")))
