@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
+import requests
+from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import (
@@ -25,6 +27,18 @@ if TYPE_CHECKING:  # imported on first use: azure-identity (and MSAL) cost tens 
     from azure.identity import ManagedIdentityCredential
 
 MANAGED_IDENTITY = "managedidentity"
+#: Connections kept per storage endpoint: at least as many as the worker has threads (the host's batch of 16
+#: queue messages and its blob triggers run at once), else urllib3 keeps 10 and reconnects for the rest.
+CONNECTIONS_PER_ENDPOINT = 32
+
+
+class _PooledTransport(RequestsTransport):
+    """The SDK's requests transport with a connection pool as large as the worker's concurrency."""
+
+    def _init_session(self, session: requests.Session) -> None:
+        super()._init_session(session)
+        for adapter in session.adapters.values():
+            adapter.init_poolmanager(CONNECTIONS_PER_ENDPOINT, CONNECTIONS_PER_ENDPOINT)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -82,7 +96,7 @@ def blob_service() -> BlobServiceClient:
     connection = _connection()
     # Downloads come in pieces of at most 4 MiB (the SDK's first GET would take 32 MiB): a large inbox file is
     # streamed through a fixed amount of memory.
-    sizes = {"max_single_get_size": _GET_SIZE, "max_chunk_get_size": _GET_SIZE}
+    sizes = {"max_single_get_size": _GET_SIZE, "max_chunk_get_size": _GET_SIZE, "transport": _PooledTransport()}
     if isinstance(connection, str):
         return BlobServiceClient.from_connection_string(connection, **sizes)
     return BlobServiceClient(connection.blob_uri, credential=_credential(connection.client_id), **sizes)
@@ -93,8 +107,10 @@ def queue_service() -> QueueServiceClient:
     """Queue service client of the work storage."""
     connection = _connection()
     if isinstance(connection, str):
-        return QueueServiceClient.from_connection_string(connection)
-    return QueueServiceClient(connection.queue_uri, credential=_credential(connection.client_id))
+        return QueueServiceClient.from_connection_string(connection, transport=_PooledTransport())
+    return QueueServiceClient(
+        connection.queue_uri, credential=_credential(connection.client_id), transport=_PooledTransport()
+    )
 
 
 @cache
@@ -102,9 +118,11 @@ def table_service() -> TableServiceClient:
     """Table service client of the work storage."""
     connection = _connection()
     if isinstance(connection, str):
-        return TableServiceClient.from_connection_string(connection)
+        return TableServiceClient.from_connection_string(connection, transport=_PooledTransport())
     # A path in the endpoint (Azurite's /devstoreaccount1) is kept; a token credential needs https.
-    return TableServiceClient(connection.table_uri, credential=_credential(connection.client_id))
+    return TableServiceClient(
+        connection.table_uri, credential=_credential(connection.client_id), transport=_PooledTransport()
+    )
 
 
 @cache
@@ -117,18 +135,14 @@ def container(name: str) -> ContainerClient:
 def queue(name: str) -> QueueClient:
     """A queue client that sends base64, as the Functions host expects, and reads bytes."""
     connection = _connection()
-    encode, decode = TextBase64EncodePolicy(), BinaryBase64DecodePolicy()
+    options = {
+        "message_encode_policy": TextBase64EncodePolicy(),
+        "message_decode_policy": BinaryBase64DecodePolicy(),
+        "transport": _PooledTransport(),
+    }
     if isinstance(connection, str):
-        return QueueClient.from_connection_string(
-            connection, name, message_encode_policy=encode, message_decode_policy=decode
-        )
-    return QueueClient(
-        connection.queue_uri,
-        name,
-        credential=_credential(connection.client_id),
-        message_encode_policy=encode,
-        message_decode_policy=decode,
-    )
+        return QueueClient.from_connection_string(connection, name, **options)
+    return QueueClient(connection.queue_uri, name, credential=_credential(connection.client_id), **options)
 
 
 @cache
