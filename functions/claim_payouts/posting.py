@@ -312,7 +312,7 @@ class PostingResponse(BoundaryModel):
 
 def _yyyymmdd(value: date) -> str:
     """A date as the posting file writes it."""
-    return value.strftime("%Y%m%d")
+    return f"{value.year:04d}{value.month:02d}{value.day:02d}"
 
 
 def _money(value: Decimal) -> str:
@@ -320,60 +320,96 @@ def _money(value: Decimal) -> str:
     return f"{value.quantize(CENT):f}"
 
 
-def _add(parent: ET.Element, tag: str, text: str | None) -> None:
-    """A child element with text, left out when the text is None (optional elements are never written empty)."""
-    if text is not None:
-        ET.SubElement(parent, tag).text = text
+class _Xml:
+    """Indented XML text, byte for byte as `ElementTree.indent(space="  ")` and `tostring` write it, built as text:
+    ElementTree's pure-Python serialiser was a tenth of the worker's CPU per claim in the benchmark."""
+
+    def __init__(self, root: str) -> None:
+        self._parts: list[str] = []
+        self._open: list[str] = []
+        self._childless = False
+        self.open(root)
+
+    def open(self, tag: str) -> None:
+        """Starts an element that holds elements."""
+        self._parts.append(f"{self._indent()}<{tag}>")
+        self._open.append(tag)
+        self._childless = True
+
+    def close(self) -> None:
+        """Ends the innermost open element."""
+        tag = self._open.pop()
+        if self._childless:  # nothing was added: ElementTree writes it self-closing
+            self._parts[-1] = f"{self._indent()}<{tag} />"
+        else:
+            self._parts.append(f"{self._indent()}</{tag}>")
+        self._childless = False
+
+    def add(self, tag: str, text: str | None) -> None:
+        """A child element with text, left out when the text is None (optional elements are never written empty)."""
+        if text is None:
+            return
+        escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        self._parts.append(f"{self._indent()}<{tag}>{escaped}</{tag}>" if text else f"{self._indent()}<{tag} />")
+        self._childless = False
+
+    def _indent(self) -> str:
+        return "\n" + "  " * len(self._open) if self._parts else ""
+
+    def serialised(self) -> bytes:
+        """UTF-8 bytes with a declaration; the same calls always give the same bytes."""
+        while self._open:
+            self.close()
+        return _XML_DECLARATION + "".join(self._parts).encode("utf-8") + b"\n"
 
 
-def _control_time(parent: ET.Element, sent_at: datetime) -> None:
+def _control_time(xml: _Xml, sent_at: datetime) -> None:
     """SEND_DATE and SEND_TIME: the instant as Copenhagen wall-clock time, the way Danish systems read it."""
     local = sent_at.astimezone(COPENHAGEN)
-    _add(parent, "SEND_DATE", local.strftime("%Y%m%d"))
-    _add(parent, "SEND_TIME", local.strftime("%H%M%S"))
-
-
-def _serialised(root: ET.Element) -> bytes:
-    """The tree as UTF-8 bytes with a declaration, indented; the same tree always gives the same bytes."""
-    ET.indent(root, space="  ")
-    return _XML_DECLARATION + ET.tostring(root, encoding="unicode").encode("utf-8") + b"\n"
+    xml.add("SEND_DATE", local.strftime("%Y%m%d"))
+    xml.add("SEND_TIME", local.strftime("%H%M%S"))
 
 
 def render(file: PostingFile) -> bytes:
     """The `FinancePostingRequest` XML of a posting file, deterministic to the byte."""
-    root = ET.Element("FinancePostingRequest")
-    control = ET.SubElement(root, "CONTROL_FIELDS")
-    _add(control, "SENDERID", file.sender_id)
-    _add(control, "RECEIVER", file.receiver)
-    _add(control, "FILE_NAME", file.file_name)
-    _control_time(control, file.sent_at)
+    xml = _Xml("FinancePostingRequest")
+    xml.open("CONTROL_FIELDS")
+    xml.add("SENDERID", file.sender_id)
+    xml.add("RECEIVER", file.receiver)
+    xml.add("FILE_NAME", file.file_name)
+    _control_time(xml, file.sent_at)
+    xml.close()
     for document in file.documents:
-        element = ET.SubElement(root, "DOCUMENT")
-        header = ET.SubElement(element, "HEADER")
-        _add(header, "NO_DOC_POSITION", str(len(document.lines)))
-        _add(header, "BALANCE_DEBET", _money(document.debit_total))
-        _add(header, "BALANCE_CREDIT", _money(document.credit_total))
-        _add(header, "COMP_CODE", document.company_code)
-        _add(header, "DOC_TYPE", document.doc_type)
-        _add(header, "DOC_DATE", _yyyymmdd(document.doc_date))
-        _add(header, "PSTNG_DATE", _yyyymmdd(document.posting_date))
-        _add(header, "FIS_PERIOD", f"{document.fiscal_period:02d}")
-        _add(header, "HEADER_TXT", document.header_text)
-        _add(header, "CURRENCY", document.currency)
-        _add(header, "XREF1_HD", document.reference)
-        lines = ET.SubElement(element, "LINES")
+        xml.open("DOCUMENT")
+        xml.open("HEADER")
+        xml.add("NO_DOC_POSITION", str(len(document.lines)))
+        xml.add("BALANCE_DEBET", _money(document.debit_total))
+        xml.add("BALANCE_CREDIT", _money(document.credit_total))
+        xml.add("COMP_CODE", document.company_code)
+        xml.add("DOC_TYPE", document.doc_type)
+        xml.add("DOC_DATE", _yyyymmdd(document.doc_date))
+        xml.add("PSTNG_DATE", _yyyymmdd(document.posting_date))
+        xml.add("FIS_PERIOD", f"{document.fiscal_period:02d}")
+        xml.add("HEADER_TXT", document.header_text)
+        xml.add("CURRENCY", document.currency)
+        xml.add("XREF1_HD", document.reference)
+        xml.close()
+        xml.open("LINES")
         for line in document.lines:
-            item = ET.SubElement(lines, "LINE")
-            _add(item, "DEB_CRED_IND", line.debit_credit)
-            _add(item, "AMT_DOCCUR", _money(line.amount))
-            _add(item, "VALUE_DATE", _yyyymmdd(line.value_date))
-            _add(item, "ITEM_TEXT", line.item_text)
-            _add(item, "GL_ACCOUNT", line.gl_account)
-            _add(item, "COSTCENTER", line.cost_center)
-            _add(item, "WBS_ELEMENT", line.wbs_element)
-            _add(item, "PAYEE_NO_CODE", line.payee_code)
-            _add(item, "PAYEE_NO", line.payee_no)
-    return _serialised(root)
+            xml.open("LINE")
+            xml.add("DEB_CRED_IND", line.debit_credit)
+            xml.add("AMT_DOCCUR", _money(line.amount))
+            xml.add("VALUE_DATE", _yyyymmdd(line.value_date))
+            xml.add("ITEM_TEXT", line.item_text)
+            xml.add("GL_ACCOUNT", line.gl_account)
+            xml.add("COSTCENTER", line.cost_center)
+            xml.add("WBS_ELEMENT", line.wbs_element)
+            xml.add("PAYEE_NO_CODE", line.payee_code)
+            xml.add("PAYEE_NO", line.payee_no)
+            xml.close()
+        xml.close()
+        xml.close()
+    return xml.serialised()
 
 
 def request_references(data: bytes) -> set[str]:
@@ -387,19 +423,21 @@ def request_references(data: bytes) -> set[str]:
 
 def render_response(response: PostingResponse) -> bytes:
     """The `FinancePostingResponse` XML Kvantum writes back (used by the simulator), deterministic to the byte."""
-    root = ET.Element("FinancePostingResponse")
-    control = ET.SubElement(root, "CONTROL_FIELDS")
-    _add(control, "FILE_NAME", response.file_name)
+    xml = _Xml("FinancePostingResponse")
+    xml.open("CONTROL_FIELDS")
+    xml.add("FILE_NAME", response.file_name)
     if response.sent_at is not None:
-        _control_time(control, response.sent_at)
+        _control_time(xml, response.sent_at)
+    xml.close()
     for result in response.results:
-        element = ET.SubElement(root, "DOCUMENT_RESULT")
-        _add(element, "XREF1_HD", result.reference)
-        _add(element, "STATUS", result.status)
-        _add(element, "DOC_NO", result.document_number)
-        _add(element, "MESSAGE_CODE", result.code)
-        _add(element, "MESSAGE", result.message)
-    return _serialised(root)
+        xml.open("DOCUMENT_RESULT")
+        xml.add("XREF1_HD", result.reference)
+        xml.add("STATUS", result.status)
+        xml.add("DOC_NO", result.document_number)
+        xml.add("MESSAGE_CODE", result.code)
+        xml.add("MESSAGE", result.message)
+        xml.close()
+    return xml.serialised()
 
 
 _CONTROL_TAGS = frozenset({"FILE_NAME", "SEND_DATE", "SEND_TIME"})
