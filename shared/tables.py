@@ -179,13 +179,18 @@ _CONVERSIONS = {
 
 def _entity(raw: dict[str, Any]) -> TableEntity:
     entity = TableEntity()
-    types = {name[:-11]: value for name, value in raw.items() if name.endswith("@odata.type")}
-    etag = raw.get("odata.etag")
-    timestamp = raw.get("Timestamp")
+    etag = raw.pop("odata.etag", None)
+    timestamp = raw.pop("Timestamp", None)
+    typed = [name for name in raw if name.endswith("@odata.type")]
+    types = {name[:-11]: raw.pop(name) for name in typed}
     for name, value in raw.items():
-        if name.startswith("odata.") or name.endswith("@odata.type") or name == "Timestamp":
+        if name.startswith("odata."):
             continue
-        entity[name] = _value(value, types.get(name))
+        kind = type(value)
+        if kind is str and name not in types:  # the common case: a string column
+            entity[name] = value
+        else:
+            entity[name] = _value(value, types.get(name))
     if timestamp:
         if not etag:
             etag = "W/\"datetime'" + quote(timestamp) + "'\""

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -104,6 +105,15 @@ def _payee_id(payee_type: PayeeType, raw: str) -> str:
     return raw  # foreign: a person pays it (see payment_channel)
 
 
+@lru_cache(maxsize=4096)
+def _normalised_email(text: str) -> str | None:
+    """The address normalised, or None when it is not one (cached: a file names the same requesters over again)."""
+    try:
+        return validate_email(text, check_deliverability=False).normalized
+    except EmailNotValidError:
+        return None
+
+
 def check_claim(row: Mapping[str, Any], rules: Mapping[str, Any], today: date) -> Claim:
     """The row as a `Claim`, or the first refusal in the order a clerk would check."""
     claim_id = _text(row, "krav_id")
@@ -158,10 +168,9 @@ def check_claim(row: Mapping[str, Any], rules: Mapping[str, Any], today: date) -
         raise ClaimRefusalError(
             "UGYLDIG_GODKENDELSESDATO", "Kolonnen godkendt_dato skal være en dato (DD-MM-ÅÅÅÅ), ikke i fremtiden."
         )
-    try:
-        email = validate_email(_text(row, "anmoder_email"), check_deliverability=False).normalized
-    except EmailNotValidError:
-        raise ClaimRefusalError("UGYLDIG_EMAIL", "Kolonnen anmoder_email er ikke en e-mailadresse.") from None
+    email = _normalised_email(_text(row, "anmoder_email"))
+    if email is None:
+        raise ClaimRefusalError("UGYLDIG_EMAIL", "Kolonnen anmoder_email er ikke en e-mailadresse.")
     return Claim(
         claim_id=claim_id,
         payee_type=payee_type,
