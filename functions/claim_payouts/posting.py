@@ -353,6 +353,13 @@ class _Xml:
         self._parts.append(f"{self._indent()}<{tag}>{escaped}</{tag}>" if text else f"{self._indent()}<{tag} />")
         self._childless = False
 
+    def record(self, tag: str, fields: dict[str, str | None]) -> None:
+        """An element holding one child per field, in the order given."""
+        self.open(tag)
+        for name, text in fields.items():
+            self.add(name, text)
+        self.close()
+
     def _indent(self) -> str:
         return "\n" + "  " * len(self._open) if self._parts else ""
 
@@ -381,32 +388,34 @@ def render(file: PostingFile) -> bytes:
     xml.close()
     for document in file.documents:
         xml.open("DOCUMENT")
-        xml.open("HEADER")
-        xml.add("NO_DOC_POSITION", str(len(document.lines)))
-        xml.add("BALANCE_DEBET", _money(document.debit_total))
-        xml.add("BALANCE_CREDIT", _money(document.credit_total))
-        xml.add("COMP_CODE", document.company_code)
-        xml.add("DOC_TYPE", document.doc_type)
-        xml.add("DOC_DATE", _yyyymmdd(document.doc_date))
-        xml.add("PSTNG_DATE", _yyyymmdd(document.posting_date))
-        xml.add("FIS_PERIOD", f"{document.fiscal_period:02d}")
-        xml.add("HEADER_TXT", document.header_text)
-        xml.add("CURRENCY", document.currency)
-        xml.add("XREF1_HD", document.reference)
-        xml.close()
+        header = {
+            "NO_DOC_POSITION": str(len(document.lines)),
+            "BALANCE_DEBET": _money(document.debit_total),
+            "BALANCE_CREDIT": _money(document.credit_total),
+            "COMP_CODE": document.company_code,
+            "DOC_TYPE": document.doc_type,
+            "DOC_DATE": _yyyymmdd(document.doc_date),
+            "PSTNG_DATE": _yyyymmdd(document.posting_date),
+            "FIS_PERIOD": f"{document.fiscal_period:02d}",
+            "HEADER_TXT": document.header_text,
+            "CURRENCY": document.currency,
+            "XREF1_HD": document.reference,
+        }
+        xml.record("HEADER", header)
         xml.open("LINES")
         for line in document.lines:
-            xml.open("LINE")
-            xml.add("DEB_CRED_IND", line.debit_credit)
-            xml.add("AMT_DOCCUR", _money(line.amount))
-            xml.add("VALUE_DATE", _yyyymmdd(line.value_date))
-            xml.add("ITEM_TEXT", line.item_text)
-            xml.add("GL_ACCOUNT", line.gl_account)
-            xml.add("COSTCENTER", line.cost_center)
-            xml.add("WBS_ELEMENT", line.wbs_element)
-            xml.add("PAYEE_NO_CODE", line.payee_code)
-            xml.add("PAYEE_NO", line.payee_no)
-            xml.close()
+            fields = {
+                "DEB_CRED_IND": line.debit_credit,
+                "AMT_DOCCUR": _money(line.amount),
+                "VALUE_DATE": _yyyymmdd(line.value_date),
+                "ITEM_TEXT": line.item_text,
+                "GL_ACCOUNT": line.gl_account,
+                "COSTCENTER": line.cost_center,
+                "WBS_ELEMENT": line.wbs_element,
+                "PAYEE_NO_CODE": line.payee_code,
+                "PAYEE_NO": line.payee_no,
+            }
+            xml.record("LINE", fields)
         xml.close()
         xml.close()
     return xml.serialised()
@@ -430,13 +439,14 @@ def render_response(response: PostingResponse) -> bytes:
         _control_time(xml, response.sent_at)
     xml.close()
     for result in response.results:
-        xml.open("DOCUMENT_RESULT")
-        xml.add("XREF1_HD", result.reference)
-        xml.add("STATUS", result.status)
-        xml.add("DOC_NO", result.document_number)
-        xml.add("MESSAGE_CODE", result.code)
-        xml.add("MESSAGE", result.message)
-        xml.close()
+        fields = {
+            "XREF1_HD": result.reference,
+            "STATUS": result.status,
+            "DOC_NO": result.document_number,
+            "MESSAGE_CODE": result.code,
+            "MESSAGE": result.message,
+        }
+        xml.record("DOCUMENT_RESULT", fields)
     return xml.serialised()
 
 
