@@ -112,6 +112,17 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _phases(run_id: str, wall_start: float) -> str:
+    """Each step's first and last chunk transition, in seconds from the start (from the run's history)."""
+    from shared import ledger
+
+    moments: dict[str, list[float]] = {}
+    for row in ledger.transitions(run_id):
+        moments.setdefault(str(row["Step"]), []).append(row["At"].timestamp() - wall_start)
+    ordered = sorted(moments.items(), key=lambda entry: min(entry[1]))
+    return " ".join(f"{step} {min(at):.0f}-{max(at):.0f}" for step, at in ordered)
+
+
 def run(items: int) -> dict[str, float]:
     """One measured run; prints and returns its figures."""
     emulator = azurite.start()
@@ -153,12 +164,13 @@ def run(items: int) -> dict[str, float]:
             processes = {"host": None, "azurite": emulator.process.pid, "simulators": helper.pid}
             cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
             started = time.perf_counter()
-            samples: list[tuple[float, float]] = []
+            samples: list[tuple[float, float, dict[str, float]]] = []
             sampling = threading.Event()
 
             def sample() -> None:
                 while not sampling.wait(2.0):
-                    samples.append((time.perf_counter() - started, rss_mib()))
+                    busy = {name: cpu_seconds(pid) for name, pid in processes.items()}
+                    samples.append((time.perf_counter() - started, rss_mib(), busy))
 
             threading.Thread(target=sample, daemon=True).start()
             closed = None
@@ -175,6 +187,7 @@ def run(items: int) -> dict[str, float]:
                         break
                 time.sleep(0.2)
             elapsed = time.perf_counter() - started
+            phases = _phases(runs[0].run_id, time.time() - (time.perf_counter() - started))
             cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
             sampling.set()
             counter.uninstall()
@@ -204,8 +217,17 @@ def run(items: int) -> dict[str, float]:
         busy = ", ".join(f"{name} {seconds:.0f} s ({seconds / elapsed:.0%})" for name, seconds in cpu.items())
         print(f"  CPU time (share of one core): {busy}")
         print(f"  host peak RSS          : {figures['peak_rss_mib']:10.1f} MiB (simulators in their own process)")
-        timeline = " ".join(f"{t:.0f}s:{rss:.0f}" for t, rss in samples[:: max(1, len(samples) // 12)])
+        every = samples[:: max(1, len(samples) // 12)]
+        timeline = " ".join(f"{t:.0f}s:{rss:.0f}" for t, rss, _ in every)
+        previous = (0.0, cpu_before)
+        shares = []
+        for t, _, busy in every:  # each process's share of a core between two printed samples
+            spent = {name: (busy[name] - previous[1][name]) / max(t - previous[0], 1e-9) for name in busy}
+            shares.append(f"{t:.0f}s:" + "/".join(f"{spent[name]:.0%}" for name in processes))
+            previous = (t, busy)
         print(f"    RSS over the run (MiB): {timeline}")
+        print(f"    CPU over the run ({'/'.join(processes)}): {' '.join(shares)}")
+        print(f"  steps, first and last chunk done (s): {phases}")
         print("  by service and operation:")
         for (service, operation), count in sorted(counter.counts.items()):
             print(f"    {service:6} {operation:20} {count:8}  {count / items:.4f}/claim")

@@ -6,6 +6,8 @@
 - blob triggers with the Event Grid source: one event per blob name and ETag whose name matches the path
   pattern, remembered in a table so a restarted host does not fire it again; a failed invocation is offered
   again with doubling delays (Event Grid retries, compressed) and given up with an error after a few;
+- listeners side by side, as in the host: a blob trigger does not hold up the queues, nor one queue another;
+  each queue gets a new batch once its messages in hand are down to half a batch (newBatchThreshold);
 - queue triggers: receive up to host.json's batchSize, run them concurrently, keep in-flight messages
   invisible (renewing as the host does), delete on success, make visible again after host.json's
   visibilityTimeout on failure, and move a message to `<queue>-poison` once its dequeue count reaches
@@ -114,6 +116,16 @@ class _Timer:
 
 
 @dataclass
+class _InFlight:
+    """A queue message being handled: where it came from and when its lease needs renewing."""
+
+    client: Any
+    queue: str
+    message: StoredMessage
+    renew_at: float
+
+
+@dataclass
 class Stats:
     """What the host did; tests and benchmarks read it."""
 
@@ -158,6 +170,10 @@ class LocalHost:
         self._pool = ThreadPoolExecutor(max_workers=max(4, self.queue_settings.batch_size), thread_name_prefix="fn")
         self._stop = threading.Event()
         self._timers: list[_Timer] | None = None  # read from the schedule monitor on first use
+        self._messages: dict[Future[bool], _InFlight] = {}  # queue messages being handled, as the host leases them
+        self._blob_deliveries: dict[str, Future[None]] = {}  # blob events being delivered, by event key
+        self._next_blob_scan = 0.0
+        self._next_receive: dict[str, float] = {}  # per queue: no receive before (an empty queue is polled slower)
 
     # --- set-up -------------------------------------------------------------------------------------------
 
@@ -231,12 +247,23 @@ class LocalHost:
     # --- blob events (Event Grid source) ------------------------------------------------------------------
 
     def _blob_events(self) -> int:
-        """Delivers every due blob event, concurrently on the worker pool as the Functions host does."""
+        """Delivers every due blob event, concurrently on the worker pool as the Functions host does, and waits."""
+        started = self._start_blob_events()
+        wait(list(self._blob_deliveries.values()))
+        self._settle_finished()
+        return started
+
+    def _start_blob_events(self) -> int:
+        """Starts delivering each due blob event not already being delivered; does not wait."""
         now = datetime.now(UTC)
-        due = [event for event in self._undelivered_blob_events() if not _later(event[2], now)]
-        for future in [self._pool.submit(self._deliver_blob_event, *event, now) for event in due]:
-            future.result()
-        return len(due)
+        started = 0
+        for spec, client, seen in self._undelivered_blob_events():
+            if _later(seen, now) or seen["RowKey"] in self._blob_deliveries:
+                continue
+            self._blob_deliveries[seen["RowKey"]] = self._pool.submit(self._deliver_blob_event, spec, client, seen, now)
+            started += 1
+        self._next_blob_scan = time.monotonic() + self.options.poll_interval
+        return started
 
     def _deliver_blob_event(self, spec: FunctionSpec, client: BlobClient, seen: dict[str, Any], now: datetime) -> None:
         try:
@@ -298,49 +325,93 @@ class LocalHost:
     # --- queues -------------------------------------------------------------------------------------------
 
     def _queue_pass(self) -> int:
-        handled = 0
-        for spec in self.functions:
-            if spec.trigger_type == "queueTrigger":
-                handled += self._queue_batch(spec)
-        return handled
+        """One batch per trigger queue, handled concurrently; waits until they are all settled."""
+        started = sum(self._receive(spec) for spec in self.functions if spec.trigger_type == "queueTrigger")
+        while self._messages:
+            wait(list(self._messages), timeout=self.options.lease_seconds / 2)
+            self._renew_leases()
+            self._settle_finished()
+        return started
 
-    def _queue_batch(self, spec: FunctionSpec) -> int:
+    def _receive(self, spec: FunctionSpec, *, room: int | None = None) -> int:
+        """Receives up to `room` messages (a batch) of a function's queue and starts handling them; does not wait."""
         name = self.resolve(spec.trigger["queueName"])
         client = self._queues.get_queue_client(name)
-        lease = self.options.lease_seconds
+        wanted = self.queue_settings.batch_size if room is None else room
         received = list(
             client.receive_messages(
-                messages_per_page=min(32, self.queue_settings.batch_size),
-                max_messages=self.queue_settings.batch_size,
-                visibility_timeout=lease,
+                messages_per_page=min(32, wanted), max_messages=wanted, visibility_timeout=self.options.lease_seconds
             )
         )
         if not received:
+            self._next_receive[name] = time.monotonic() + self.options.poll_interval
             return 0
         crashed = [m for m in received if (m.dequeue_count or 0) > self.queue_settings.max_dequeue_count]
         for message in crashed:  # it took the host down every time: the host poisons it without a try
             self._poison(client, name, message)
-        received = [m for m in received if m not in crashed]
-        leases: dict[Future[bool], StoredMessage] = {
-            self._pool.submit(self._deliver, spec, message): message for message in received
-        }
-        pending = set(leases)
-        renew_at = time.monotonic() + lease / 2
-        while pending:
-            _, pending = wait(pending, timeout=max(0.0, renew_at - time.monotonic()), return_when=FIRST_COMPLETED)
-            if pending and time.monotonic() >= renew_at:
-                # Still running halfway through the lease: keep the messages invisible, as the host does.
-                for future in pending:
-                    with suppress(ResourceNotFoundError):
-                        renewed = client.update_message(leases[future], visibility_timeout=lease)
-                        leases[future].pop_receipt = renewed.pop_receipt
-                renew_at = time.monotonic() + lease / 2
-        for future, message in leases.items():
-            try:
-                self._settle_message(client, name, message, future.result())
-            except Exception:  # e.g. the lease was lost: the message simply comes back, as with the real host
-                _log.exception("could not settle message %s on %s", message.id, name)
+        renew_at = time.monotonic() + self.options.lease_seconds / 2
+        for message in received:
+            if message not in crashed:
+                future = self._pool.submit(self._deliver, spec, message)
+                self._messages[future] = _InFlight(client, name, message, renew_at)
         return len(received)
+
+    def _listen(self) -> int:
+        """Each queue listener on its own, as the host runs them: a new batch once a queue's messages in hand are
+        down to half a batch (the host's newBatchThreshold), an empty queue polled again after the interval."""
+        in_hand: dict[str, int] = {}
+        for flight in self._messages.values():
+            in_hand[flight.queue] = in_hand.get(flight.queue, 0) + 1
+        started = 0
+        now = time.monotonic()
+        for spec in self.functions:
+            if spec.trigger_type != "queueTrigger":
+                continue
+            name = self.resolve(spec.trigger["queueName"])
+            held = in_hand.get(name, 0)
+            if held <= self.queue_settings.batch_size // 2 and now >= self._next_receive.get(name, 0.0):
+                started += self._receive(spec, room=self.queue_settings.batch_size - held)
+        return started
+
+    def _renew_leases(self) -> None:
+        """Keeps messages still being handled halfway through their lease invisible, as the host does."""
+        now = time.monotonic()
+        for future, flight in self._messages.items():
+            if not future.done() and now >= flight.renew_at:
+                with suppress(ResourceNotFoundError):
+                    renewed = flight.client.update_message(
+                        flight.message, visibility_timeout=self.options.lease_seconds
+                    )
+                    flight.message.pop_receipt = renewed.pop_receipt
+                flight.renew_at = now + self.options.lease_seconds / 2
+
+    def _settle_finished(self) -> int:
+        """Deletes (or returns, or poisons) the messages whose handling ended; forgets finished blob deliveries."""
+        settled = 0
+        for future in [f for f in self._messages if f.done()]:
+            flight = self._messages.pop(future)
+            try:
+                self._settle_message(flight.client, flight.queue, flight.message, future.result())
+            except Exception:  # e.g. the lease was lost: the message simply comes back, as with the real host
+                _log.exception("could not settle message %s on %s", flight.message.id, flight.queue)
+            settled += 1
+        for key in [k for k, f in self._blob_deliveries.items() if f.done()]:
+            self._blob_deliveries.pop(key).result()
+            settled += 1
+        return settled
+
+    def _pump(self) -> int:
+        """One turn of the listeners, none waiting for another: settles what finished, starts due blob events
+        (scanned at most every poll interval) and new queue batches; returns how much it started or settled."""
+        moved = self._settle_finished()
+        if time.monotonic() >= self._next_blob_scan:
+            moved += self._start_blob_events()
+        moved += self._listen()
+        self._renew_leases()
+        return moved
+
+    def _busy(self) -> list[Future[Any]]:
+        return [*self._messages, *self._blob_deliveries.values()]
 
     def _settle_message(self, client: Any, name: str, message: StoredMessage, ok: bool) -> None:
         if ok:
@@ -431,25 +502,47 @@ class LocalHost:
         return counts
 
     def run_until_idle(self, timeout: float = 120.0) -> None:
-        """Works until no blob is new and every trigger queue is empty, including delayed retries."""
+        """Works until no blob is new and every trigger queue is empty, including delayed retries; the listeners
+        run side by side, as in the host (a blob trigger does not hold up the queues, nor one queue another)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._blob_events() + self._queue_pass() == 0:
-                if not any(self.backlog().values()) and self.pending_blob_events() == 0:
-                    return
-                time.sleep(self.options.poll_interval)
+        try:
+            while time.monotonic() < deadline:
+                moved = self._pump()
+                busy = self._busy()
+                if busy:
+                    wait(busy, timeout=self.options.poll_interval, return_when=FIRST_COMPLETED)
+                elif not moved:
+                    if not any(self.backlog().values()) and self.pending_blob_events() == 0:
+                        return
+                    time.sleep(self.options.poll_interval)
+        finally:
+            self._drain()
         raise TimeoutError(f"still busy after {timeout} s: {self.backlog()}")
 
     def serve_forever(self) -> None:
-        """Runs until stop(): timers on schedule, blob events, queue polling with backoff when idle."""
+        """Runs until stop(): timers on schedule, blob events and queue listeners side by side, polling slower
+        when idle."""
         idle = self.options.poll_interval
         while not self._stop.is_set():
-            if self.run_once():
+            moved = self._due_timers() + self._pump()
+            busy = self._busy()
+            if busy:
+                wait(busy, timeout=self.options.poll_interval, return_when=FIRST_COMPLETED)
+                idle = self.options.poll_interval
+            elif moved:
                 idle = self.options.poll_interval
             else:
                 self._stop.wait(idle)
                 idle = min(idle * 2, self.queue_settings.max_polling_interval)
+        self._drain()
         self._pool.shutdown(wait=True)
+
+    def _drain(self) -> None:
+        """Waits for what is in hand and settles it (leaving nothing leased by a host that stops)."""
+        while self._busy():
+            wait(self._busy(), timeout=self.options.lease_seconds / 2)
+            self._renew_leases()
+            self._settle_finished()
 
     def stop(self) -> None:
         """Ends serve_forever after the invocations in flight (safe from a signal handler)."""
