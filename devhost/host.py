@@ -7,7 +7,7 @@
   pattern, remembered in a table so a restarted host does not fire it again; a failed invocation is offered
   again with doubling delays (Event Grid retries, compressed) and given up with an error after a few;
 - listeners side by side, as in the host: a blob trigger does not hold up the queues, nor one queue another;
-  each queue gets a new batch once its messages in hand are down to half a batch (newBatchThreshold);
+  each queue gets a new batch once its messages in hand are down to host.json's newBatchThreshold;
 - queue triggers: receive up to host.json's batchSize, run them concurrently, keep in-flight messages
   invisible (renewing as the host does), delete on success, make visible again after host.json's
   visibilityTimeout on failure, and move a message to `<queue>-poison` once its dequeue count reaches
@@ -66,6 +66,7 @@ class QueueSettings:
     """host.json's extensions.queues, with the host's defaults."""
 
     batch_size: int = 16
+    new_batch_threshold: int = 8
     max_dequeue_count: int = 5
     visibility_timeout: float = 0.0
     max_polling_interval: float = 2.0
@@ -74,8 +75,10 @@ class QueueSettings:
     def from_host_json(cls, path: Path) -> "QueueSettings":
         """Reads host.json."""
         queues = json.loads(path.read_text()).get("extensions", {}).get("queues", {})
+        batch_size = int(queues.get("batchSize", 16))
         return cls(
-            batch_size=int(queues.get("batchSize", 16)),
+            batch_size=batch_size,
+            new_batch_threshold=int(queues.get("newBatchThreshold", batch_size // 2)),
             max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
             visibility_timeout=_timespan_seconds(queues.get("visibilityTimeout", "00:00:00")),
             max_polling_interval=_timespan_seconds(queues.get("maxPollingInterval", "00:01:00")),
@@ -358,7 +361,7 @@ class LocalHost:
 
     def _listen(self) -> int:
         """Each queue listener on its own, as the host runs them: a new batch once a queue's messages in hand are
-        down to half a batch (the host's newBatchThreshold), an empty queue polled again after the interval."""
+        down to host.json's newBatchThreshold, an empty queue polled again after the interval."""
         in_hand: dict[str, int] = {}
         for flight in self._messages.values():
             in_hand[flight.queue] = in_hand.get(flight.queue, 0) + 1
@@ -369,7 +372,7 @@ class LocalHost:
                 continue
             name = self.resolve(spec.trigger["queueName"])
             held = in_hand.get(name, 0)
-            if held <= self.queue_settings.batch_size // 2 and now >= self._next_receive.get(name, 0.0):
+            if held <= self.queue_settings.new_batch_threshold and now >= self._next_receive.get(name, 0.0):
                 started += self._receive(spec, room=self.queue_settings.batch_size - held)
         return started
 
