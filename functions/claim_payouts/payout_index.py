@@ -17,6 +17,7 @@ still be paid by hand that day, so the limit counts them (the safe side).
 """
 
 import hashlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -31,6 +32,10 @@ from shared.personal_data import digest
 CONTAINER = storage.required_container("payout-index")
 SHARDS = 16
 _WRITE_ATTEMPTS = 8
+#: Shards read and rewritten at once in this process. A shard grows with the claims of its 90 days and a
+#: reservation holds about three copies of it, so the worker's memory would otherwise grow with the volume
+#: times its thread count; one reservation is two requests, so four at a time keep up with the steps.
+_CONCURRENT_RESERVATIONS = threading.BoundedSemaphore(4)
 
 
 def shard_of(payee: str) -> int:
@@ -160,6 +165,12 @@ def reserve(shard: int, claims: Sequence[Entry], limit: Decimal, window_days: in
     """Decides a shard's claims against the index and records those let through, atomically (ETag)."""
     if not claims:
         return {}
+    with _CONCURRENT_RESERVATIONS:
+        return _reserve(shard, claims, limit, window_days)
+
+
+def _reserve(shard: int, claims: Sequence[Entry], limit: Decimal, window_days: int) -> dict[str, Refusal]:
+    """`reserve` once a reservation slot is free: read, decide, write under the ETag, again on a conflict."""
     blob = storage.container(CONTAINER).get_blob_client(_blob_name(shard))
     payees = {claim.payee.encode("ascii") for claim in claims}
     horizon = max(claim.day for claim in claims) - timedelta(days=window_days)
