@@ -21,15 +21,13 @@ from azure.storage.queue import (
     TextBase64EncodePolicy,
 )
 
+from shared.connectors.http import CONNECTIONS_PER_HOST
 from shared.settings import WORK_CONNECTION, get_settings
 
 if TYPE_CHECKING:  # imported on first use: azure-identity (and MSAL) cost tens of ms at cold start
     from azure.identity import ManagedIdentityCredential
 
 MANAGED_IDENTITY = "managedidentity"
-#: Connections kept per storage endpoint: at least as many as the worker has threads (the host's batch of 16
-#: queue messages and its blob triggers run at once), else urllib3 keeps 10 and reconnects for the rest.
-CONNECTIONS_PER_ENDPOINT = 32
 
 
 class _PooledTransport(RequestsTransport):
@@ -38,7 +36,7 @@ class _PooledTransport(RequestsTransport):
     def _init_session(self, session: requests.Session) -> None:
         super()._init_session(session)
         for adapter in session.adapters.values():
-            adapter.init_poolmanager(CONNECTIONS_PER_ENDPOINT, CONNECTIONS_PER_ENDPOINT)  # type: ignore[attr-defined]
+            adapter.init_poolmanager(CONNECTIONS_PER_HOST, CONNECTIONS_PER_HOST)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

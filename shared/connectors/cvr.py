@@ -36,7 +36,7 @@ from typing import Annotated, Any
 import requests
 from pydantic import StringConstraints, ValidationError
 
-from shared.connectors.http import RetryPolicy, send
+from shared.connectors.http import RetryPolicy, pooled_session, send
 from shared.models import BoundaryModel
 from shared.personal_data import redact
 from shared.settings import get_settings
@@ -152,7 +152,7 @@ class CvrClient:
         self._policy = _ResumedPolicy(
             "CVR", max_retries, backoff_seconds, max_wait_seconds, sleep=sleep, refused=_REPEATABLE
         )
-        self._session = requests.Session()
+        self._session = pooled_session()
 
     def lookup(self, cvr: str) -> Company:
         """The company with this CVR number (8 digits; the caller checks modulus 11 itself)."""

@@ -25,7 +25,7 @@ from urllib.parse import quote
 import requests
 from pydantic import Field, StringConstraints
 
-from shared.connectors.http import RetryPolicy, send
+from shared.connectors.http import RetryPolicy, pooled_session, send
 from shared.logs import get_logger
 from shared.models import BoundaryModel
 from shared.personal_data import redact
@@ -95,7 +95,7 @@ class GraphMailClient:
         self.sender = sender
         self.timeout = timeout
         self._policy = RetryPolicy("Graph", max_retries, backoff_seconds, max_wait_seconds, sleep=sleep)
-        self._session = requests.Session()
+        self._session = pooled_session()
         self._app: msal.ConfidentialClientApplication | None = None
         self._app_lock = Lock()
 

@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
 
-from shared.connectors.http import RetryPolicy, send
+from shared.connectors.http import RetryPolicy, pooled_session, send
 
 #: An SAP application message: message class and number, e.g. F2/173 or ZOPUS/010 (not /IWBEP/CM_MGW_RT/020).
 APPLICATION_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_]{0,19}/[0-9]{3}$")
@@ -72,7 +72,7 @@ class SapGatewayClient:
         self._policy = RetryPolicy(
             self.retry_name, max_retries, backoff_seconds, max_wait_seconds, sleep=sleep, refused=REFUSED
         )
-        self._session = requests.Session()  # keeps the SAP session cookie the CSRF token belongs to
+        self._session = pooled_session()  # keeps the SAP session cookie the CSRF token belongs to
         self._csrf_token: str | None = None
         self._csrf_lock = Lock()
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from shared.connectors.http import RetryPolicy, send
+from shared.connectors.http import RetryPolicy, pooled_session, send
 from shared.personal_data import redact
 from shared.settings import get_settings
 
@@ -58,7 +58,7 @@ class ServiceNowClient:
         self._policy = RetryPolicy(
             "ServiceNow", max_retries, backoff_seconds, max_wait_seconds, sleep=sleep, refused=_REFUSED
         )
-        self._session = requests.Session()
+        self._session = pooled_session()
         self._token: tuple[str, datetime] | None = None
         self._token_lock = Lock()
 
