@@ -467,9 +467,17 @@ def set_case_number(run_id: str, bucket: int, item_id: str, case_number: str) ->
     storage.table(ITEMS_TABLE).upsert_entity(entity, mode=UpdateMode.MERGE)
 
 
-def chunk_rows(run_id: str, bucket: int, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The current rows of a chunk's items, every column (one range query), by item id."""
-    return _rows_in_range(items_partition(run_id, bucket), ids, select=None)
+#: The columns the chain itself reads from an item's row (its ETag comes with every row).
+CHAIN_COLUMNS = ("RowKey", "Status", "Attempts", "ConfigVersion")
+
+
+def chunk_rows(
+    run_id: str, bucket: int, ids: Sequence[str], columns: Sequence[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The current rows of a chunk's items (one range query), by item id: every column, or the chain's and
+    `columns` (a step that reads none of the row spares the table and itself the rest)."""
+    select = None if columns is None else [*CHAIN_COLUMNS, *columns]
+    return _rows_in_range(items_partition(run_id, bucket), ids, select=select)
 
 
 def _rows_in_range(

@@ -318,8 +318,11 @@ class Chain:
         """Does one step for a chunk: the work per item, then outcomes, follow-ups and the chunk's history row."""
         self.run_chunk_step(step, msg, _per_item(work))
 
-    def run_chunk_step(self, step: str, msg: func.QueueMessage, work: ChunkWork) -> None:
-        """`run_step` for work done over the chunk's unended items at once (batched look-ups, one file)."""
+    def run_chunk_step(
+        self, step: str, msg: func.QueueMessage, work: ChunkWork, row_columns: Sequence[str] | None = None
+    ) -> None:
+        """`run_step` for work done over the chunk's unended items at once (batched look-ups, one file); the work
+        sees each item's whole ledger row, or only `row_columns` of it (and the chain's own)."""
         message = StepMessage.decode(msg.get_body())
         if message.automation != self.automation or message.step != step:
             raise ValueError(f"message for {message.automation}/{message.step} reached {self.automation}/{step}")
@@ -339,7 +342,7 @@ class Chain:
             try:
                 for _ in range(3):
                     try:
-                        self._run_chunk(message, work)
+                        self._run_chunk(message, work, row_columns)
                         break
                     except ledger.ItemEndedElsewhereError:
                         _log.info("an item of chunk %s ended meanwhile; reading again", message.chunk_id)
@@ -358,9 +361,10 @@ class Chain:
                     )
                 raise
 
-    def _run_chunk(self, message: StepMessage, work: ChunkWork) -> None:
+    def _run_chunk(self, message: StepMessage, work: ChunkWork, row_columns: Sequence[str] | None) -> None:
         started = time.perf_counter()
-        current = ledger.chunk_rows(message.run_id, message.bucket, [ref.id for ref in message.items])
+        ids = [ref.id for ref in message.items]
+        current = ledger.chunk_rows(message.run_id, message.bucket, ids, row_columns)
         outcome = self._work_chunk(message, work, current)
         technical_handoffs = self._settle(message, outcome, current)
         transition = ledger.ChunkTransition(

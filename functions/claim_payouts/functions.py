@@ -30,14 +30,14 @@ def claims_intake(blob: BlobClient) -> None:
 @bp.queue_trigger(arg_name="msg", queue_name="claim-payouts-validate", connection=WORK_CONNECTION)
 def claims_validate(msg: func.QueueMessage) -> None:
     """Queue claim-payouts-validate: claim checks, CVR, chart of accounts, payout index; hands on to decide."""
-    chain.run_chunk_step("validate", msg, steps.validate)
+    chain.run_chunk_step("validate", msg, steps.validate, row_columns=())
 
 
 @bp.function_name("claims_decide")
 @bp.queue_trigger(arg_name="msg", queue_name="claim-payouts-decide", connection=WORK_CONNECTION)
 def claims_decide(msg: func.QueueMessage) -> None:
     """Queue claim-payouts-decide: payment channel and offsetting against Opus Debitor; hands on to post."""
-    chain.run_chunk_step("decide", msg, steps.decide)
+    chain.run_chunk_step("decide", msg, steps.decide, row_columns=())
 
 
 @bp.function_name("claims_post")

@@ -76,6 +76,7 @@ def test_a_lean_transaction_and_query_equal_the_sdks(table: TableClient, monkeyp
 
     chosen = list(tables.query(table, "PartitionKey eq @pk and Small lt 3", {"pk": "p'1"}, select=["RowKey", "Small"]))
     assert [dict(e) for e in chosen] == [{"RowKey": f"r {n:03d} ø'x", "Small": n} for n in range(3)]
+    assert [e.metadata["etag"] for e in chosen] == [e["etag"] for e in etags[:3]]  # a selection keeps the ETag
 
 
 def test_updates_upserts_and_deletes_in_one_transaction(table: TableClient, monkeypatch: pytest.MonkeyPatch) -> None:

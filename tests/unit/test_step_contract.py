@@ -45,7 +45,9 @@ class FakeStorage:
         self.calls: list[str] = []
         monkeypatch.setattr("shared.handoff.request", self.request_handoff)
 
-    def chunk_rows(self, run_id: str, bucket: int, ids: list[str]) -> dict[str, _Entity]:
+    def chunk_rows(
+        self, run_id: str, bucket: int, ids: list[str], columns: list[str] | None = None
+    ) -> dict[str, _Entity]:
         return {
             i: _Entity(self.rows[i].status.value if i in self.rows else "pending", self.versions.get(i, 0)) for i in ids
         }
@@ -206,8 +208,8 @@ def test_a_collision_with_another_delivery_is_resolved_by_reading_again(fake, ch
     real_chunk_rows = fake.chunk_rows
     reads: list[int] = []
 
-    def racing_chunk_rows(run_id, bucket, ids):
-        rows = real_chunk_rows(run_id, bucket, ids)
+    def racing_chunk_rows(run_id, bucket, ids, columns=None):
+        rows = real_chunk_rows(run_id, bucket, ids, columns)
         if not reads:  # another delivery ends item 0 right after our first read
             fake.rows["000000"] = ledger.ItemRow(run_id="r", bucket=0, item_id="000000", status=ItemStatus.DONE)
             fake.versions["000000"] = 1
