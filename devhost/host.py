@@ -176,7 +176,7 @@ class LocalHost:
         self._messages: dict[Future[bool], _InFlight] = {}  # queue messages being handled, as the host leases them
         self._blob_deliveries: dict[str, Future[None]] = {}  # blob events being delivered, by event key
         self._next_blob_scan = 0.0
-        self._next_receive: dict[str, float] = {}  # per queue: no receive before (an empty queue is polled slower)
+        self._next_receive: dict[str, float] = {}  # per queue: an empty one is polled again after poll_interval
 
     # --- set-up -------------------------------------------------------------------------------------------
 

@@ -6,9 +6,10 @@ Functions host reads it too: `WorkStorage__blobServiceUri`, `__queueServiceUri`,
 DefaultAzureCredential, never the `__serviceUri` alias).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import requests
 from azure.core.pipeline.transport import RequestsTransport
@@ -88,39 +89,35 @@ def _credential(client_id: str) -> "ManagedIdentityCredential":
 _GET_SIZE = 4 * 1024 * 1024
 
 
+def _client[C](kind: type[C], service: Callable[[_Identity], str], *args: Any, **options: Any) -> C:
+    """A client of one storage service, from the connection string or with the managed identity, over a pooled
+    transport of its own."""
+    connection = _connection()
+    options["transport"] = _PooledTransport()
+    if isinstance(connection, str):
+        return kind.from_connection_string(connection, *args, **options)  # type: ignore[attr-defined, no-any-return]
+    # A path in the endpoint (Azurite's /devstoreaccount1) is kept; a token credential needs https.
+    return kind(service(connection), *args, credential=_credential(connection.client_id), **options)
+
+
 @cache
 def blob_service() -> BlobServiceClient:
     """Blob service client of the work storage."""
-    connection = _connection()
     # Downloads come in pieces of at most 4 MiB (the SDK's first GET would take 32 MiB): a large inbox file is
     # streamed through a fixed amount of memory.
-    sizes = {"max_single_get_size": _GET_SIZE, "max_chunk_get_size": _GET_SIZE, "transport": _PooledTransport()}
-    if isinstance(connection, str):
-        return BlobServiceClient.from_connection_string(connection, **sizes)
-    return BlobServiceClient(connection.blob_uri, credential=_credential(connection.client_id), **sizes)
+    return _client(BlobServiceClient, lambda c: c.blob_uri, max_single_get_size=_GET_SIZE, max_chunk_get_size=_GET_SIZE)
 
 
 @cache
 def queue_service() -> QueueServiceClient:
     """Queue service client of the work storage."""
-    connection = _connection()
-    if isinstance(connection, str):
-        return QueueServiceClient.from_connection_string(connection, transport=_PooledTransport())
-    return QueueServiceClient(
-        connection.queue_uri, credential=_credential(connection.client_id), transport=_PooledTransport()
-    )
+    return _client(QueueServiceClient, lambda c: c.queue_uri)
 
 
 @cache
 def table_service() -> TableServiceClient:
     """Table service client of the work storage."""
-    connection = _connection()
-    if isinstance(connection, str):
-        return TableServiceClient.from_connection_string(connection, transport=_PooledTransport())
-    # A path in the endpoint (Azurite's /devstoreaccount1) is kept; a token credential needs https.
-    return TableServiceClient(
-        connection.table_uri, credential=_credential(connection.client_id), transport=_PooledTransport()
-    )
+    return _client(TableServiceClient, lambda c: c.table_uri)
 
 
 @cache
@@ -132,15 +129,13 @@ def container(name: str) -> ContainerClient:
 @cache
 def queue(name: str) -> QueueClient:
     """A queue client that sends base64, as the Functions host expects, and reads bytes."""
-    connection = _connection()
-    options = {
-        "message_encode_policy": TextBase64EncodePolicy(),
-        "message_decode_policy": BinaryBase64DecodePolicy(),
-        "transport": _PooledTransport(),
-    }
-    if isinstance(connection, str):
-        return QueueClient.from_connection_string(connection, name, **options)
-    return QueueClient(connection.queue_uri, name, credential=_credential(connection.client_id), **options)
+    return _client(
+        QueueClient,
+        lambda c: c.queue_uri,
+        name,
+        message_encode_policy=TextBase64EncodePolicy(),
+        message_decode_policy=BinaryBase64DecodePolicy(),
+    )
 
 
 @cache

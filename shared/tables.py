@@ -28,6 +28,8 @@ from azure.data.tables._error import _decode_error
 from azure.data.tables._serialize import _add_entity_properties, _parameter_filter_substitution, _prepare_key
 
 API_VERSION = "2019-02-02"  # the SDK's, for the same wire format
+#: Sent with every request and with every operation of a batch, as the SDK sends them.
+_SERVICE_HEADERS = {"x-ms-version": API_VERSION, "DataServiceVersion": "3.0"}
 _ETAG = re.compile(rb"^ETag: (.*?)\r?$", re.MULTILINE | re.IGNORECASE)
 _STATUS = re.compile(rb"^HTTP/1\.1 (\d{3})", re.MULTILINE)
 _JSON_TYPES = {EdmType.STRING, EdmType.INT32, EdmType.BOOLEAN}
@@ -58,9 +60,7 @@ def _part(method: str, url: str, index: int, headers: dict[str, str], body: str 
         f"Content-ID: {index}",
         "",
         f"{method} {url} HTTP/1.1",
-        f"x-ms-version: {API_VERSION}",
-        "DataServiceVersion: 3.0",
-        *(f"{name}: {value}" for name, value in headers.items()),
+        *(f"{name}: {value}" for name, value in (_SERVICE_HEADERS | headers).items()),
     ]
     if body is None:
         return "\r\n".join([*lines, "", ""])
@@ -120,8 +120,7 @@ def transact(table: TableClient, operations: Sequence[Operation]) -> list[dict[s
         "POST",
         f"{base}/$batch",
         headers={
-            "x-ms-version": API_VERSION,
-            "DataServiceVersion": "3.0",
+            **_SERVICE_HEADERS,
             "MaxDataServiceVersion": "3.0;NetFx",
             "Content-Type": f"multipart/mixed; boundary={batch}",
             "Accept": "application/json",
@@ -129,23 +128,17 @@ def transact(table: TableClient, operations: Sequence[Operation]) -> list[dict[s
         content=body,
     )
     response = table._client.send_request(request, stream=True)  # the SDK's pipeline: auth, retries
-    content = response.read()
-    statuses = [int(status) for status in _STATUS.findall(content)]
+    pieces = _STATUS.split(response.read())[1:]  # each operation's status, then the rest of its part
+    statuses = [int(status) for status in pieces[0::2]]
     if response.status_code != 202 or len(statuses) != len(operations) or any(s >= 300 for s in statuses):
         return list(table.submit_transaction(list(operations)))  # type: ignore[arg-type]
-    etags = [match.decode() for match in _ETAG.findall(content)]
-    if len(etags) != len(operations):  # a delete answers without one
-        etags = _etags_by_part(content, len(operations))
-    return [{"etag": etag} for etag in etags]
+    return [{"etag": _etag(rest)} for rest in pieces[1::2]]
 
 
-def _etags_by_part(content: bytes, count: int) -> list[str]:
-    pieces = _STATUS.split(content)[1:]  # status, rest, status, rest, ...
-    etags = []
-    for rest in pieces[1::2][:count]:
-        match = _ETAG.search(rest)
-        etags.append(match.group(1).decode() if match else "")
-    return etags
+def _etag(part: bytes) -> str:
+    """The ETag header of one operation's response (none for a delete)."""
+    match = _ETAG.search(part)
+    return match.group(1).decode() if match else ""
 
 
 def _value(value: Any, edm_type: str | None) -> Any:
@@ -213,11 +206,7 @@ def query(
     if page_size:
         params["$top"] = str(page_size)
     url = f"{_base(table)}/{table.table_name}()"
-    headers = {
-        "x-ms-version": API_VERSION,
-        "DataServiceVersion": "3.0",
-        "Accept": "application/json;odata=minimalmetadata",
-    }
+    headers = {**_SERVICE_HEADERS, "Accept": "application/json;odata=minimalmetadata"}
     while True:
         response = table._client.send_request(HttpRequest("GET", url, params=params, headers=headers), stream=True)
         if response.status_code != 200:
