@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobLeaseClient
+from azure.storage.blob import BlobClient, BlobLeaseClient
 
 from shared import storage
 from shared.logs import get_logger
@@ -31,28 +31,52 @@ class LimiterBusyError(RuntimeError):
     """Every slot stayed taken for as long as the caller would wait."""
 
 
-def _take(name: str, slot: int) -> BlobLeaseClient | None:
-    blob = storage.container(LIMITS_CONTAINER).get_blob_client(f"{name}/{slot}")
+def try_lease(blob: BlobClient, seconds: int) -> BlobLeaseClient | None:
+    """A lease on the blob, or None while someone else holds one (409); other errors are raised."""
     try:
-        return blob.acquire_lease(lease_duration=LEASE_SECONDS)
-    except ResourceNotFoundError:
-        with suppress(ResourceExistsError):  # another caller made it a moment ago
-            blob.upload_blob(b"", overwrite=False)
-        return _take(name, slot)
+        return blob.acquire_lease(lease_duration=seconds)
     except HttpResponseError as error:
-        if error.status_code == 409:  # leased by someone else
+        if error.status_code == 409:
             return None
         raise
 
 
-def _renew(lease: BlobLeaseClient, name: str, done: threading.Event) -> None:
-    """Keeps a slot's lease alive until the call ends."""
-    while not done.wait(RENEW_EVERY_SECONDS):
+def _take(name: str, slot: int) -> BlobLeaseClient | None:
+    blob = storage.container(LIMITS_CONTAINER).get_blob_client(f"{name}/{slot}")
+    try:
+        return try_lease(blob, LEASE_SECONDS)
+    except ResourceNotFoundError:
+        with suppress(ResourceExistsError):  # another caller made it a moment ago
+            blob.upload_blob(b"", overwrite=False)
+        return _take(name, slot)
+
+
+def _renew(lease: BlobLeaseClient, what: str, every: float, done: threading.Event) -> None:
+    """Keeps a lease alive until the block that holds it ends."""
+    while not done.wait(every):
         try:
             lease.renew()
         except HttpResponseError:
-            _log.warning("could not renew a %s slot's lease; the limit may be exceeded briefly", name)
+            _log.warning("could not renew the lease of %s; another may take it", what)
             return
+
+
+@contextmanager
+def held(lease: BlobLeaseClient, what: str, *, every: float = RENEW_EVERY_SECONDS) -> Iterator[BlobLeaseClient]:
+    """Holds an acquired lease for the block: renewed every `every` seconds, released after. A lease that ran out
+    and was taken meanwhile is only logged, so the block's own outcome (or exception) stands."""
+    done = threading.Event()
+    renewer = threading.Thread(target=_renew, args=(lease, what, every, done), daemon=True)
+    renewer.start()
+    try:
+        yield lease
+    finally:
+        done.set()
+        renewer.join()
+        try:
+            lease.release()
+        except HttpResponseError:  # expired and taken by another: nothing left to release
+            _log.warning("the lease of %s ran out before the work ended", what)
 
 
 @contextmanager
@@ -68,18 +92,8 @@ def limited(
         for slot in order:
             lease = _take(name, slot)
             if lease is not None:
-                done = threading.Event()
-                renewer = threading.Thread(target=_renew, args=(lease, name, done), daemon=True)
-                renewer.start()
-                try:
+                with held(lease, f"a {name} slot"):
                     yield
-                finally:
-                    done.set()
-                    renewer.join()
-                    try:
-                        lease.release()
-                    except HttpResponseError:  # expired and taken by another: nothing left to release
-                        _log.warning("a %s slot's lease ran out before the call ended", name)
                 return
         if time.monotonic() >= deadline:
             raise LimiterBusyError(f"all {slots} {name} slots stayed busy for {max_wait_seconds:.0f} s")

@@ -6,6 +6,7 @@ the claims that needed it (retried one by one with backoff); a rule that says no
 with the reason, and tells the requester.
 """
 
+import contextlib
 import itertools
 import time as clock
 import uuid
@@ -14,7 +15,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ResourceExistsError
+from azure.core.exceptions import ResourceExistsError
 
 from functions.claim_payouts import payout_index, posting
 from functions.claim_payouts.calendar import COPENHAGEN, payment_date
@@ -25,7 +26,7 @@ from functions.claim_payouts.rules import (
     check_claim,
     payment_channel,
 )
-from shared import ledger, storage
+from shared import ledger, limiter, storage
 from shared.connectors.cvr import CvrAmbiguousError, CvrNotFoundError, cvr_client
 from shared.connectors.kvantum import ChartOfAccounts, kvantum_client
 from shared.connectors.opus_debitor import OpusDebitorRefusalError, opus_debitor_client
@@ -244,9 +245,10 @@ def _offset(item: WorkItem, claim: Claim, debt: Any) -> dict[str, Any]:
     offset = min(owed, claim.amount)
     by_due = sorted(debt.items, key=lambda open_item: (open_item.due_date, open_item.document_number))
     try:
-        clearing = opus_debitor_client().clear(
-            claim.claim_id, str(debt.partner), offset, [open_item.document_number for open_item in by_due]
-        )
+        with limited("opus_debitor", get_settings().opus_debitor_concurrency):  # the reads' limit holds for writes
+            clearing = opus_debitor_client().clear(
+                claim.claim_id, str(debt.partner), offset, [open_item.document_number for open_item in by_due]
+            )
     except OpusDebitorRefusalError as refusal:
         raise _refused(item, "MODREGNING_AFVIST", f"Opus Debitor afviste modregningen: {refusal}") from None
     return {**data, "offset": str(offset), "payout": str(claim.amount - offset), "clearing": clearing.clearing_document}
@@ -392,13 +394,11 @@ def _post_file(group: Sequence[tuple[WorkItem, posting.PostingDocument, dict[str
     staged = storage.container(WORK_CONTAINER).get_blob_client(_staged(first.run_id, name))
     staged.upload_blob(document.model_dump_json(), overwrite=True)
     lease = staged.acquire_lease(lease_duration=STAGING_LEASE_SECONDS)
-    try:
+    with limiter.held(lease, "a staged posting file", every=STAGING_LEASE_SECONDS / 3):
         marks = [(_row(item), {**columns, "PostingFile": name, "Step": "post"}) for item, _, columns in group]
         for part in itertools.batched(marks, ledger.BATCH_LIMIT):
             ledger.mark_items(first.run_id, first.bucket, part)
         _write_out(name, posting.render(document))
-    finally:
-        lease.release()
 
 
 def _row(item: WorkItem) -> Any:
@@ -408,13 +408,10 @@ def _row(item: WorkItem) -> Any:
     return item.row
 
 
-def _write_out(name: str, body: bytes) -> bool:
-    """Writes a posting file to Kvantum's outbox unless it is there; whether this call wrote it."""
-    try:
+def _write_out(name: str, body: bytes) -> None:
+    """Writes a posting file to Kvantum's outbox unless it is there (a repeat leaves the first one)."""
+    with contextlib.suppress(ResourceExistsError):
         storage.container(OUTBOX).upload_blob(name, body, overwrite=False)
-    except ResourceExistsError:
-        return False
-    return True
 
 
 def _ensure_published(run_id: str, bucket: int, name: str, in_chunk: set[str]) -> None:
@@ -425,11 +422,10 @@ def _ensure_published(run_id: str, bucket: int, name: str, in_chunk: set[str]) -
     without them) are released for a new file if they are in this chunk, else reported to the operators.
     """
     staged = storage.container(WORK_CONTAINER).get_blob_client(_staged(run_id, name))
-    try:
-        lease = staged.acquire_lease(lease_duration=STAGING_LEASE_SECONDS)
-    except HttpResponseError as busy:
-        raise PostingBusyError("another delivery is writing this chunk's posting file") from busy
-    try:
+    lease = limiter.try_lease(staged, STAGING_LEASE_SECONDS)
+    if lease is None:
+        raise PostingBusyError("another delivery is writing this chunk's posting file")
+    with limiter.held(lease, "a staged posting file", every=STAGING_LEASE_SECONDS / 3):
         claimed = ledger.items_where(run_id, bucket, "PostingFile", name)
         outbox = storage.container(OUTBOX).get_blob_client(name)
         if outbox.exists():
@@ -443,8 +439,6 @@ def _ensure_published(run_id: str, bucket: int, name: str, in_chunk: set[str]) -
             published = {d.reference for d in documents}
         published_refs = {payout_index.fingerprint(reference) for reference in published}
         _release_missing(run_id, bucket, name, claimed, published=published_refs, in_chunk=in_chunk)
-    finally:
-        lease.release()
 
 
 def _release_missing(
