@@ -26,7 +26,9 @@ from shared.settings import get_settings
 HANDOFF_QUEUE = "handoff"
 REQUEST_SIZE = 500
 #: After this long, a claimant that may have posted a task without hearing back posts again (if none exists).
-POST_SETTLE = timedelta(minutes=10)
+#: Shorter than the host's retries of one message (host.json: 4 retries, 30 s apart): with 10 minutes, a
+#: hand-off redelivered after a crash was poisoned before it could post, and its item never got a case.
+POST_SETTLE = timedelta(seconds=60)
 #: A claim older than this is taken over: longer than the host keeps a crashed invocation's message hidden.
 CLAIM_STALE_AFTER = timedelta(minutes=15)
 _log = get_logger("ks.handoff")

@@ -450,7 +450,9 @@ def claim_handoff(row: dict[str, Any], claimant: str, stale_after: timedelta) ->
         "PartitionKey": row["PartitionKey"],
         "RowKey": row["RowKey"],
         "HandoffClaim": claimant,
-        "HandoffClaimedAt": _utcnow(),
+        # A redelivery renews its own claim (ETag-guarded) but keeps its time: the settle time before it may
+        # post again runs from the first attempt, not from the latest.
+        "HandoffClaimedAt": claimed_at if claimed_by == claimant and claimed_at else _utcnow(),
     }
     try:
         storage.table(ITEMS_TABLE).update_entity(
