@@ -22,7 +22,7 @@ from azure.storage.queue import (
     TextBase64EncodePolicy,
 )
 
-from shared.connectors.http import CONNECTIONS_PER_HOST
+from shared.connectors.http import CONNECTIONS_PER_HOST, http_environment
 from shared.settings import WORK_CONNECTION, get_settings
 
 if TYPE_CHECKING:  # imported on first use: azure-identity (and MSAL) cost tens of ms at cold start
@@ -93,7 +93,10 @@ def _client[C](kind: type[C], service: Callable[[_Identity], str], *args: Any, *
     """A client of one storage service, from the connection string or with the managed identity, over a pooled
     transport of its own."""
     connection = _connection()
-    options["transport"] = _PooledTransport()
+    environment = http_environment()
+    options["transport"] = _PooledTransport(
+        use_env_settings=environment.trust_env, connection_verify=environment.verify
+    )
     if isinstance(connection, str):
         return kind.from_connection_string(connection, *args, **options)  # type: ignore[attr-defined, no-any-return]
     # A path in the endpoint (Azurite's /devstoreaccount1) is kept; a token credential needs https.

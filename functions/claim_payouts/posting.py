@@ -74,7 +74,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, fi
 
 from functions.claim_payouts.calendar import COPENHAGEN
 from shared.models import BoundaryModel
-from shared.personal_data import redact
+from shared.personal_data import digest, redact
 
 #: SAP's limit on the lines of one accounting document.
 MAX_LINES = 999
@@ -419,6 +419,12 @@ def render(file: PostingFile) -> bytes:
         xml.close()
         xml.close()
     return xml.serialised()
+
+
+def document_ref(reference: str) -> str:
+    """How the ledger names a posting document: a hash of its reference exactly as written (XREF1_HD), so two
+    claim ids that differ only in case or spaces stay two documents; nothing to read, never CPR-shaped."""
+    return digest(reference, 16)
 
 
 def request_references(data: bytes) -> set[str]:

@@ -15,7 +15,7 @@ from typing import Any
 from azure.core import MatchConditions
 from azure.storage.blob import BlobClient
 
-from functions.claim_payouts import payout_index, posting
+from functions.claim_payouts import posting
 from functions.claim_payouts.chain import chain
 from functions.claim_payouts.steps import AUTOMATION, FILE_PREFIX
 from shared import config, ledger, mail, storage
@@ -76,7 +76,7 @@ def open_response(blob: BlobClient) -> int:
     unknown = 0
     subject = _subject(str(rows[0].get("ConfigVersion", "")))
     for result in response.results:
-        row = members.get(payout_index.fingerprint(result.reference))
+        row = members.get(posting.document_ref(result.reference))
         if row is None:
             unknown += 1
             continue

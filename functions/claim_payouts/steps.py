@@ -354,7 +354,7 @@ def _document(item: WorkItem, claim: Claim, now: datetime) -> tuple[posting.Post
     # finds the document by a hash of it (the response names the document by the claim id itself).
     columns = {
         "ClaimId": redact(claim.claim_id),
-        "DocRef": payout_index.fingerprint(claim.claim_id),
+        "DocRef": posting.document_ref(claim.claim_id),
         "Payout": str(payout),
         "Offset": str(offset),
         "PaymentDate": paid_on.isoformat(),
@@ -433,11 +433,11 @@ def _ensure_published(run_id: str, bucket: int, name: str, in_chunk: set[str]) -
         else:
             staged_file = posting.PostingFile.model_validate_json(staged.download_blob(lease=lease).readall())
             refs = {row["DocRef"] for row in claimed}
-            documents = [d for d in staged_file.documents if payout_index.fingerprint(d.reference) in refs]
+            documents = [d for d in staged_file.documents if posting.document_ref(d.reference) in refs]
             if documents:
                 _write_out(name, posting.render(staged_file.model_copy(update={"documents": documents})))
             published = {d.reference for d in documents}
-        published_refs = {payout_index.fingerprint(reference) for reference in published}
+        published_refs = {posting.document_ref(reference) for reference in published}
         _release_missing(run_id, bucket, name, claimed, published=published_refs, in_chunk=in_chunk)
 
 

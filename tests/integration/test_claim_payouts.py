@@ -17,12 +17,12 @@ import pytest
 
 from devhost import claims_data
 from devhost.simulators.kvantum_posting import KvantumPostingIntake
-from functions.claim_payouts import intake, posting, responses
+from functions.claim_payouts import intake, payout_index, posting, responses
 from functions.claim_payouts.chain import chain
 from functions.claim_payouts.steps import AUTOMATION, OUTBOX
 from functions.operations.run_closer import close_run
 from functions.operations.sweeper import pick_up_orphans
-from shared import ledger, storage
+from shared import ledger, pseudonyms, storage
 from shared.personal_data import contains_cpr
 from tests.integration.test_crash import devhost
 
@@ -265,6 +265,31 @@ def test_a_claim_split_across_two_files_to_dodge_the_limit_is_caught(claims_env,
         ("done", ""),
         ("handed_off", "DAGSGRAENSE_OVERSKREDET"),
     ]
+
+
+def test_claim_ids_that_differ_only_in_case_are_two_documents_each_settled_by_its_own_answer(claims_env, host):
+    # Two payees in one payout-index shard (so in one chunk and one posting file), with claim ids that differ
+    # only in case: the claim-id check is per payee, so both are paid, and each answer must find its own item.
+    (base,) = [
+        s.row for s in claims_data.scenarios() if s.expected == ("done", "") and s.row["modtager_type"] == "CPR"
+    ][:1]
+    by_shard: dict[int, list[str]] = {}
+    for serial in range(7000, 7400):
+        cpr = claims_data.synthetic_cpr(12, 4, 66, serial)
+        payee = pseudonyms.reference(f"CPR:{cpr}")
+        by_shard.setdefault(payout_index.shard_of(payee), []).append(cpr)
+    first, second = next(cprs for cprs in by_shard.values() if len(cprs) >= 2)[:2]
+    rows = [
+        {**base, "modtager_id": first, "krav_id": "KR-CASE-a1", "reference": "CASE-1"},
+        {**base, "modtager_id": second, "krav_id": "KR-CASE-A1", "reference": "CASE-2"},
+    ]
+    drop("case.csv", csv_file(rows))
+    (run,) = settle(claims_env, host, "case.csv")
+    assert run.status is ledger.RunStatus.COMPLETE, run
+    outcomes = items_by_claim(run)
+    assert {claim: row["Status"] for claim, row in outcomes.items()} == {"KR-CASE-a1": "done", "KR-CASE-A1": "done"}
+    assert outcomes["KR-CASE-a1"]["DocNo"] != outcomes["KR-CASE-A1"]["DocNo"]
+    assert outcomes["KR-CASE-a1"]["PostingFile"] == outcomes["KR-CASE-A1"]["PostingFile"], "one file, two documents"
 
 
 def test_a_file_dropped_while_the_host_is_down_is_picked_up(claims_env, host):

@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import requests
 from pydantic import ValidationError
 
+from shared.connectors.http import pooled_session
 from shared.events import CUSTOM_EVENT_ATTRIBUTE, Event, emit
 from shared.mail import LINES_PER_MAIL, Notice, compose
 from shared.schedules import next_occurrence, previous_occurrence
@@ -113,3 +115,21 @@ def test_spans_lose_anything_cpr_shaped_before_they_are_exported():
     (span,) = exported.get_finished_spans()
     assert span.attributes["url.full"] == "https://opus.example/BusinessPartners?partner_id=[CPR]&id_type=CPR"
     assert span.name == "GET [CPR]"
+
+
+def test_a_session_reads_the_environment_once_and_never_looks_for_a_netrc(monkeypatch, tmp_path):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "bundle.pem"))
+
+    def no_netrc(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a .netrc was looked for")
+
+    monkeypatch.setattr(requests.sessions, "get_netrc_auth", no_netrc)
+    session = pooled_session()
+    session.prepare_request(requests.Request("GET", "http://127.0.0.1:1/x"))
+    settings = session.merge_environment_settings("http://127.0.0.1:1/x", {}, None, None, None)
+    assert (session.trust_env, settings["verify"]) == (False, str(tmp_path / "bundle.pem"))
+
+    monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
+    assert pooled_session().trust_env is True
