@@ -60,11 +60,12 @@ class RequestCounter:
                 "DELETE": "delete",
             }.get(method, method)
         elif service == "blob":
-            operation = (
-                "list"
-                if "comp=list" in query
-                else {"PUT": "upload", "GET": "download", "HEAD": "properties"}.get(method, method)
-            )
+            if "comp=list" in query:
+                operation = "list"
+            elif "comp=lease" in query:  # the limiter's slots and the staged posting files
+                operation = "lease"
+            else:
+                operation = {"PUT": "upload", "GET": "download", "HEAD": "properties"}.get(method, method)
         else:
             operation = method
         with self.lock:

@@ -10,7 +10,7 @@ and the process died before writing that down).
 """
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -69,24 +69,39 @@ def _recipient_key(recipient: str) -> str:
     return digest(recipient.strip().lower(), 24)
 
 
-#: Lines in one row: a string property holds at most 64 KiB (32K characters), a line at most 2,000.
-LINES_PER_ROW = 15
+#: Characters of JSON in one row's lines: a string property holds at most 64 KiB, 32K UTF-16 characters. A line
+#: is at most about 2,300 (a 2,000-character text and a 200-character subject), so a row always takes one.
+ROW_CHARACTERS = 30_000
+
+
+def _rows_of_lines(owed: Sequence[Notice]) -> Iterator[list[dict[str, str]]]:
+    """One recipient's lines in rows filled up to ROW_CHARACTERS, in order (the same lines give the same rows)."""
+    row: list[dict[str, str]] = []
+    size = 2  # the list's brackets
+    for notice in owed:
+        line = {"ItemId": notice.item_id, "Subject": redact(notice.subject), "Text": redact(notice.text)}
+        length = len(json.dumps(line, ensure_ascii=False).encode("utf-16-le")) // 2 + 2  # and ", "
+        if row and size + length > ROW_CHARACTERS:
+            yield row
+            row, size = [], 2
+        row.append(line)
+        size += length
+    if row:
+        yield row
 
 
 def note(run_id: str, notices: Sequence[Notice]) -> None:
-    """Records lines owed to recipients: rows of up to LINES_PER_ROW lines per recipient, in one batch (500
-    receipts are one request and 34 entities, not 500 of each). Upserts under a key made of the lines' items,
-    so a repeated step writes the same rows again; a redelivery that groups items differently may write an
-    item's line twice, and the mailer keeps one line per item."""
+    """Records lines owed to recipients: rows of lines per recipient, filled up to ROW_CHARACTERS, in one batch
+    (500 receipts are one request and a few entities, not 500 of each). Upserts under a key made of the lines'
+    items, so a repeated step writes the same rows again; a redelivery that groups items differently may write
+    an item's line twice, and the mailer keeps one line per item."""
     by_recipient: dict[str, list[Notice]] = {}
     for notice in notices:
         by_recipient.setdefault(notice.recipient, []).append(notice)
     entities = []
     for recipient, all_owed in by_recipient.items():
-        for start in range(0, len(all_owed), LINES_PER_ROW):
-            owed = all_owed[start : start + LINES_PER_ROW]
-            items = sorted(n.item_id for n in owed)
-            lines = [{"ItemId": n.item_id, "Subject": redact(n.subject), "Text": redact(n.text)} for n in owed]
+        for lines in _rows_of_lines(all_owed):
+            items = sorted(line["ItemId"] for line in lines)
             entities.append(
                 {
                     "PartitionKey": run_id,

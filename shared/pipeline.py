@@ -15,14 +15,12 @@ Delivery is at least once, and a host can die between any two calls. Three guard
 - side effects are keyed by `WorkItem.key`, so work repeated after a crash repeats nothing outside.
 """
 
-import contextvars
 import itertools
 import json
 import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -42,8 +40,6 @@ from shared.settings import get_settings
 #: Blob container for chunk data (items' records between steps).
 WORK_CONTAINER = "work"
 _REASON_TEXT_LIMIT = 2000
-#: Chunks an intake writes at once (data blob, rows, message) while it reads the source on.
-INTAKE_CHUNKS_IN_FLIGHT = 4
 
 _log = get_logger("ks.pipeline")
 
@@ -268,83 +264,53 @@ class Chain:
             return run_id
 
     def _create_items(self, run: ledger.Run, chunks: Iterable[Sequence[NewItem]], first_step: str) -> None:
-        """Writes each chunk's data, rows and message, INTAKE_CHUNKS_IN_FLIGHT chunks at once while the source is
-        read on (a chunk's round trips wait on storage, not on the reader); the first failure stops the intake."""
         ids = iter(ledger.item_ids(run.expected_items))
-        with ThreadPoolExecutor(INTAKE_CHUNKS_IN_FLIGHT, thread_name_prefix="intake") as pool:
-            in_flight: set[Future[None]] = set()
+        for number, chunk_items in enumerate(chunks):
             try:
-                for number, chunk_items in enumerate(chunks):
-                    try:
-                        chunk_refs = [ItemRef(id=next(ids), line=0) for _ in chunk_items]
-                    except StopIteration:
-                        raise ValueError(
-                            f"the intake yielded more than the {run.expected_items} items it counted"
-                        ) from None
-                    if len(in_flight) >= INTAKE_CHUNKS_IN_FLIGHT:
-                        finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                        for future in finished:
-                            future.result()
-                    # Each chunk gets its own copy of the log context (a context is entered by one thread at once).
-                    work = contextvars.copy_context().run
-                    in_flight.add(
-                        pool.submit(work, self._create_chunk, run, number, chunk_refs, chunk_items, first_step)
-                    )
-            finally:
-                finished, _ = wait(in_flight)
-            for future in finished:
-                future.result()
-
-    def _create_chunk(
-        self,
-        run: ledger.Run,
-        number: int,
-        chunk_refs: Sequence[ItemRef],
-        chunk_items: Sequence[NewItem],
-        first_step: str,
-    ) -> None:
-        """One chunk of an intake: its data blob, its item rows, then its message (once its rows exist)."""
-        bucket = number % run.buckets
-        data = f"{self.automation}/{run.run_id}/intake/c{number:05d}.jsonl"
-        _write_lines(data, [dict(item.data) for item in chunk_items])
-        rows = [
-            ledger.ItemRow(
-                run_id=run.run_id,
-                bucket=bucket,
-                item_id=ref.id,
-                status=ItemStatus.REJECTED if item.rejected else ItemStatus.PENDING,
-                step="intake",
-                attempts=1 if item.rejected else 0,
-                amount=item.amount,
-                reference=item.reference,
-                reason_code=item.rejected[0] if item.rejected else "",
-                reason_text=_reason(item.rejected[1]) if item.rejected else "",
-                config_version=run.config_version,
-                origin=item.origin,
-                details=dict(item.details),
-            )
-            for ref, item in zip(chunk_refs, chunk_items, strict=True)
-        ]
-        created = ledger.create_items(rows)
-        self._emit_outcomes([row for row in created if row.status is ItemStatus.REJECTED])
-        pending = tuple(
-            ref.model_copy(update={"line": line})
-            for line, (ref, item) in enumerate(zip(chunk_refs, chunk_items, strict=True))
-            if not item.rejected
-        )
-        if pending:  # sent as soon as its rows exist: the steps start while the intake reads on
-            self._send(
-                StepMessage(
-                    automation=self.automation,
+                chunk_refs = [ItemRef(id=next(ids), line=0) for _ in chunk_items]
+            except StopIteration:
+                raise ValueError(f"the intake yielded more than the {run.expected_items} items it counted") from None
+            bucket = number % run.buckets
+            data = f"{self.automation}/{run.run_id}/intake/c{number:05d}.jsonl"
+            _write_lines(data, [dict(item.data) for item in chunk_items])
+            rows = [
+                ledger.ItemRow(
                     run_id=run.run_id,
-                    step=first_step,
-                    config_version=run.config_version,
-                    chunk_id=f"c{number:05d}",
                     bucket=bucket,
-                    data=data,
-                    items=pending,
+                    item_id=ref.id,
+                    status=ItemStatus.REJECTED if item.rejected else ItemStatus.PENDING,
+                    step="intake",
+                    attempts=1 if item.rejected else 0,
+                    amount=item.amount,
+                    reference=item.reference,
+                    reason_code=item.rejected[0] if item.rejected else "",
+                    reason_text=_reason(item.rejected[1]) if item.rejected else "",
+                    config_version=run.config_version,
+                    origin=item.origin,
+                    details=dict(item.details),
                 )
+                for ref, item in zip(chunk_refs, chunk_items, strict=True)
+            ]
+            created = ledger.create_items(rows)
+            self._emit_outcomes([row for row in created if row.status is ItemStatus.REJECTED])
+            pending = tuple(
+                ref.model_copy(update={"line": line})
+                for line, (ref, item) in enumerate(zip(chunk_refs, chunk_items, strict=True))
+                if not item.rejected
             )
+            if pending:  # sent as soon as its rows exist: the steps start while the intake reads on
+                self._send(
+                    StepMessage(
+                        automation=self.automation,
+                        run_id=run.run_id,
+                        step=first_step,
+                        config_version=run.config_version,
+                        chunk_id=f"c{number:05d}",
+                        bucket=bucket,
+                        data=data,
+                        items=pending,
+                    )
+                )
 
     # --- steps --------------------------------------------------------------------------------------------
 

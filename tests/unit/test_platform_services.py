@@ -1,5 +1,6 @@
 """Pure rules of the platform services: schedules, the telemetry identity, mail composition, notices."""
 
+import json
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 
 from shared.connectors.http import pooled_session
 from shared.events import CUSTOM_EVENT_ATTRIBUTE, Event, emit
-from shared.mail import LINES_PER_MAIL, Notice, compose
+from shared.mail import LINES_PER_MAIL, ROW_CHARACTERS, Notice, _rows_of_lines, compose
 from shared.schedules import next_occurrence, previous_occurrence
 from shared.telemetry import authentication_client_id
 
@@ -133,3 +134,16 @@ def test_a_session_reads_the_environment_once_and_never_looks_for_a_netrc(monkey
 
     monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
     assert pooled_session().trust_env is True
+
+
+def test_mail_lines_are_stored_in_rows_that_fit_a_table_property_however_long_the_lines():
+    longest = [
+        Notice(recipient="a@x.dk", item_id=f"{n:06d}", subject="Æ" * 200, text=('"ø\n' * 700)[:2000]) for n in range(40)
+    ]
+    rows = list(_rows_of_lines(longest))
+    assert [line["ItemId"] for row in rows for line in row] == [n.item_id for n in longest]
+    for row in rows:
+        assert len(json.dumps(row, ensure_ascii=False).encode("utf-16-le")) // 2 <= ROW_CHARACTERS < 32 * 1024
+    receipt = "Krav K1: 1.234,50 kr. bogført."
+    receipts = [Notice(recipient="a@x.dk", item_id=f"{n:06d}", subject="Kvittering", text=receipt) for n in range(500)]
+    assert len(list(_rows_of_lines(receipts))) <= 3, "short lines share rows"
