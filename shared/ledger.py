@@ -556,13 +556,17 @@ def mark_items(run_id: str, bucket: int, marks: Sequence[tuple[dict[str, Any], d
         raise
 
 
-def items_where(run_id: str, bucket: int, column: str, value: str) -> list[dict[str, Any]]:
-    """The items of one bucket whose `column` equals `value` (one query over the partition)."""
+def items_where(
+    run_id: str, bucket: int, column: str, value: str, columns: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """The items of one bucket whose `column` equals `value` (one query over the partition), with their ETags:
+    every column, or the chain's and `columns`."""
     if not column.isidentifier():
         raise ValueError("a column name is an identifier")
     query = f"PartitionKey eq @pk and {column} eq @value"
     parameters = {"pk": items_partition(run_id, bucket), "value": value}
-    return list(tables.query(storage.table(ITEMS_TABLE), query, parameters=parameters))  # with their ETags
+    select = None if columns is None else [*CHAIN_COLUMNS, *columns]
+    return list(tables.query(storage.table(ITEMS_TABLE), query, parameters=parameters, select=select))
 
 
 def item_rows(run: Run, status: ItemStatus | None = None) -> Iterator[dict[str, Any]]:

@@ -44,7 +44,7 @@ def claims_decide(msg: func.QueueMessage) -> None:
 @bp.queue_trigger(arg_name="msg", queue_name="claim-payouts-post", connection=WORK_CONNECTION)
 def claims_post(msg: func.QueueMessage) -> None:
     """Queue claim-payouts-post: posting files in Kvantum's outbox; the items wait for the response."""
-    chain.run_chunk_step("post", msg, steps.post)
+    chain.run_chunk_step("post", msg, steps.post, row_columns=("PostingFile",))
 
 
 @bp.function_name("claims_returned")

@@ -29,6 +29,8 @@ from shared.pipeline import Ending, NewItem
 RESPONSES = storage.required_container("kvantum-responses")
 REJECTED = storage.required_container("rejected")
 _FILE = re.compile(rf"^{FILE_PREFIX}_(?P<run>.+)_b(?P<bucket>[0-9]{{3}})_(?P<first>[A-Za-z0-9]+)_[0-9a-f]{{8}}\.xml$")
+#: What settling an answer reads of its items' rows (besides the chain's own columns).
+_RESPONSE_COLUMNS = ("DocRef", "ClaimId", "Requester", "Receipt", "Payout", "Amount", "Reference")
 _log = get_logger("ks.claim_payouts.responses")
 
 
@@ -65,7 +67,11 @@ def open_response(blob: BlobClient) -> int:
     except (posting.PostingResponseError, ValueError) as error:
         return _unreadable(blob, properties, data, str(error))
     target = target_of(response.file_name)
-    rows = ledger.items_where(target.run_id, target.bucket, "PostingFile", response.file_name) if target else []
+    rows = (
+        ledger.items_where(target.run_id, target.bucket, "PostingFile", response.file_name, _RESPONSE_COLUMNS)
+        if target
+        else []
+    )
     if target is None or not rows:
         why = "svaret nævner en posteringsfil, som automatikken ikke har skrevet"
         return _unreadable(blob, properties, data, why)
