@@ -72,6 +72,7 @@ def _recipient_key(recipient: str) -> str:
 #: Characters of JSON in one row's lines: a string property holds at most 64 KiB, 32K UTF-16 characters. A line
 #: is at most about 2,300 (a 2,000-character text and a 200-character subject), so a row always takes one.
 ROW_CHARACTERS = 30_000
+MAIL_ROWS_PER_PAGE = 50
 
 
 def _rows_of_lines(owed: Sequence[Notice]) -> Iterator[list[dict[str, str]]]:
@@ -180,7 +181,10 @@ def send_run_mails(request: MailRequest, claimant: str, send: Callable[["MailMes
     table = storage.table(MAILS_TABLE)
     lines: dict[str, _Bag] = {}
     states: dict[str, Any] = {}
-    for row in tables.query(table, "PartitionKey eq @pk", parameters={"pk": request.run_id}):
+    # Pages of MAIL_ROWS_PER_PAGE: a line row holds up to ROW_CHARACTERS, so a page of the default 1,000 rows
+    # would be 30 MB of JSON in memory at once.
+    rows = tables.query(table, "PartitionKey eq @pk", parameters={"pk": request.run_id}, page_size=MAIL_ROWS_PER_PAGE)
+    for row in rows:
         kind, _, rest = row["RowKey"].partition(".")
         if kind == "line":
             lines.setdefault(rest.split(".", 1)[0], _Bag(row["Recipient"])).add(_lines(row))
