@@ -175,6 +175,8 @@ class LocalHost:
         self._timers: list[_Timer] | None = None  # read from the schedule monitor on first use
         self._messages: dict[Future[bool], _InFlight] = {}  # queue messages being handled, as the host leases them
         self._blob_deliveries: dict[str, Future[None]] = {}  # blob events being delivered, by event key
+        # Events known delivered or given up (final states): a scan that lists only these skips the events table.
+        self._settled_blob_events: set[str] = set()
         self._next_blob_scan = 0.0
         self._next_receive: dict[str, float] = {}  # per queue: an empty one is polled again after poll_interval
 
@@ -280,6 +282,8 @@ class LocalHost:
         self._tables.get_table_client(BLOB_EVENTS_TABLE).upsert_entity(
             {**seen, "Delivered": ok, "Attempts": attempts, "NextAttemptAt": now + timedelta(seconds=retry_in)}
         )
+        if ok or attempts >= self.options.blob_event_attempts:
+            self._settled_blob_events.add(seen["RowKey"])
         if not ok and attempts >= self.options.blob_event_attempts:
             _log.error("blob event for %s given up after %d attempts", client.blob_name, attempts)
 
@@ -290,19 +294,26 @@ class LocalHost:
                 continue
             container_name, _, pattern = self.resolve(spec.trigger["path"]).partition("/")
             matches = re.compile(re.sub(r"\\\{[^}]*\\\}", ".+", re.escape(pattern))).fullmatch
+            container = self._blobs.get_container_client(container_name)
+            listed = {
+                digest(f"{blob.name}\n{blob.etag}", 64): blob.name
+                for blob in container.list_blobs(name_starts_with=pattern.split("{", 1)[0] or None)
+                if matches(blob.name)
+            }
+            open_keys = listed.keys() - self._settled_blob_events
+            if not open_keys:
+                continue  # every blob's event has been delivered or given up: no need to read the events table
             seen_events = {
                 e["RowKey"]: e for e in events.query_entities("PartitionKey eq @pk", parameters={"pk": spec.name})
             }
-            container = self._blobs.get_container_client(container_name)
-            for blob in container.list_blobs(name_starts_with=pattern.split("{", 1)[0] or None):
-                if not matches(blob.name):
-                    continue
-                key = digest(f"{blob.name}\n{blob.etag}", 64)
+            for key in sorted(open_keys, key=listed.__getitem__):
                 seen = seen_events.get(
                     key, {"PartitionKey": spec.name, "RowKey": key, "Delivered": False, "Attempts": 0}
                 )
-                if not seen["Delivered"] and seen["Attempts"] < self.options.blob_event_attempts:
-                    yield spec, container.get_blob_client(blob.name), dict(seen)
+                if seen["Delivered"] or seen["Attempts"] >= self.options.blob_event_attempts:
+                    self._settled_blob_events.add(key)
+                else:
+                    yield spec, container.get_blob_client(listed[key]), dict(seen)
 
     def lose_blob_events(self) -> int:
         """Drops every undelivered blob event, as a lost Event Grid event would be; returns how many."""

@@ -13,6 +13,7 @@ Tables (all provisioned by infra/, created locally by devhost from the manifest)
   after the step's effects, and is the marker that makes a redelivered message a no-op.
 """
 
+import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -164,10 +165,11 @@ def items_partition(run_id: str, bucket: int) -> str:
     return f"{run_id}.{bucket:03d}"
 
 
-def item_ids(count: int) -> list[str]:
-    """The ids of a run's items: their position in the input, zero-padded so they sort as they came."""
+def item_ids(count: int) -> Iterator[str]:
+    """The ids of a run's items, one by one (a run may have 100,000): their position in the input, zero-padded so
+    they sort as they came."""
     width = max(6, len(str(count)))
-    return [f"{n:0{width}d}" for n in range(1, count + 1)]
+    return (f"{n:0{width}d}" for n in range(1, count + 1))
 
 
 def bucket_count(items: int, items_per_bucket: int) -> int:
@@ -569,13 +571,16 @@ def items_where(
     return list(tables.query(storage.table(ITEMS_TABLE), query, parameters=parameters, select=select))
 
 
-def item_rows(run: Run, status: ItemStatus | None = None) -> Iterator[dict[str, Any]]:
-    """A run's item rows, optionally only those in one status, bucket by bucket."""
+def item_rows(
+    run: Run, status: ItemStatus | None = None, columns: Sequence[str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """A run's item rows, optionally only those in one status, bucket by bucket: every column, or `columns`."""
     table = storage.table(ITEMS_TABLE)
+    select = None if columns is None else ["RowKey", *columns]
     for bucket in range(run.buckets):
         query = "PartitionKey eq @pk" + (" and Status eq @status" if status else "")
         parameters = {"pk": items_partition(run.run_id, bucket), "status": status.value if status else ""}
-        for entity in tables.query(table, query, parameters=parameters):
+        for entity in tables.query(table, query, parameters=parameters, select=select):
             yield {"ItemId": entity["RowKey"], "Bucket": bucket, **dict(entity)}
 
 
@@ -650,15 +655,24 @@ class Reconciliation(BoundaryModel):
         return RunStatus.UNRECONCILED if self.problems else RunStatus.COMPLETE
 
 
+#: What reconciling reads of each item's row (`item_rows(run, columns=RECONCILE_COLUMNS)`).
+RECONCILE_COLUMNS = ("Status", "ReasonCode", "Amount", "CaseNumber")
+
+
 def reconcile(expected_items: int, expected_amount: Decimal, rows: Iterable[dict[str, Any]]) -> Reconciliation:
     """Counts, reasons and totals of a run's item rows, checked against the input's control totals."""
     counts: Counter[ItemStatus] = Counter()
     reasons: Counter[str] = Counter()
     amount = Decimal(0)
+    # Held in a run's size only as a bitmap: which positions (item ids) the ledger has; of the unsettled items
+    # only a count and the first MISSING_SHOWN.
+    seen = bytearray(expected_items + 1)
+    missing_count = 0
     missing: list[str] = []
-    seen: set[str] = set()
     for row in rows:
-        seen.add(row["ItemId"])
+        position = int(row["ItemId"]) if row["ItemId"].isdigit() else 0
+        if 0 < position <= expected_items:
+            seen[position] = 1
         status = ItemStatus(row["Status"])
         counts[status] += 1
         if row.get("ReasonCode"):
@@ -667,14 +681,22 @@ def reconcile(expected_items: int, expected_amount: Decimal, rows: Iterable[dict
             amount += Decimal(row["Amount"])
         # An item is not settled until it has ended and, if a person must act, the person has a case.
         if status not in TERMINAL or (status is ItemStatus.HANDED_OFF and not row.get("CaseNumber")):
+            missing_count += 1
             missing.append(row["ItemId"])
+            if len(missing) > 2 * MISSING_SHOWN:
+                missing = sorted(missing)[:MISSING_SHOWN]
     total = sum(counts.values())
     problems: list[str] = []
     if total != expected_items:
         problems.append(f"ledger has {total} items, the input had {expected_items}")
-        absent = sorted(set(item_ids(expected_items)) - seen)
+        absent = list(
+            itertools.islice(
+                (item_id for position, item_id in enumerate(item_ids(expected_items), 1) if not seen[position]),
+                MISSING_SHOWN,
+            )
+        )
         if absent:
-            problems.append(f"absent from the ledger: {', '.join(absent[:MISSING_SHOWN])}")
+            problems.append(f"absent from the ledger: {', '.join(absent)}")
     if amount != expected_amount:
         problems.append(f"ledger amounts sum to {amount}, the input to {expected_amount}")
     return Reconciliation(
@@ -682,7 +704,7 @@ def reconcile(expected_items: int, expected_amount: Decimal, rows: Iterable[dict
         reasons=dict(reasons),
         amount_total=amount,
         missing=tuple(sorted(missing)[:MISSING_SHOWN]),
-        missing_count=len(missing),
+        missing_count=missing_count,
         problems=tuple(problems),
     )
 

@@ -201,7 +201,7 @@ def reject_file(
     )
     report = error_report(blob.blob_name, error, properties.last_modified or datetime.now(UTC))
     rejected.upload_blob(f"{folder}/{name}.fejl.txt", report.encode("utf-8"), overwrite=True)
-    item_id = ledger.item_ids(1)[0]
+    item_id = next(ledger.item_ids(1))
     recipient = uploader if "@" in uploader else get_settings().claims_fallback_recipient
     text = f"Filen {redact(blob.blob_name)} er afvist: {error.message} Se fejlrapporten i {REJECTED}/{folder}/."
     # Noted before the run exists, so the run closer never closes it without the uploader's mail.

@@ -34,8 +34,9 @@ SHARDS = 16
 _WRITE_ATTEMPTS = 8
 #: Shards read and rewritten at once in this process. A shard grows with the claims of its 90 days and a
 #: reservation holds about three copies of it, so the worker's memory would otherwise grow with the volume
-#: times its thread count; one reservation is two requests, so four at a time keep up with the steps.
-_CONCURRENT_RESERVATIONS = threading.BoundedSemaphore(4)
+#: times its thread count; one reservation is two requests, so two at a time keep up with the steps (at 650
+#: claims/s a slot is busy a tenth of the time).
+_CONCURRENT_RESERVATIONS = threading.BoundedSemaphore(2)
 
 
 def shard_of(payee: str) -> int:

@@ -29,6 +29,8 @@ from shared.pipeline import Ending, NewItem
 RESPONSES = storage.required_container("kvantum-responses")
 REJECTED = storage.required_container("rejected")
 _FILE = re.compile(rf"^{FILE_PREFIX}_(?P<run>.+)_b(?P<bucket>[0-9]{{3}})_(?P<first>[A-Za-z0-9]+)_[0-9a-f]{{8}}\.xml$")
+#: Kvantum's answer to a file it could not read at all (nothing in it booked): `<file>.error.txt`.
+ERROR_SUFFIX = ".error.txt"
 #: What settling an answer reads of its items' rows (besides the chain's own columns).
 _RESPONSE_COLUMNS = ("DocRef", "ClaimId", "Requester", "Receipt", "Payout", "Amount", "Reference")
 _log = get_logger("ks.claim_payouts.responses")
@@ -62,6 +64,8 @@ def open_response(blob: BlobClient) -> int:
     properties = download.properties
     key = run_key(blob.blob_name, properties.etag)
     data = download.readall()
+    if blob.blob_name.endswith(ERROR_SUFFIX):
+        return _file_refused(blob, properties, key, data)
     try:
         response = posting.parse_response_file(data)
     except (posting.PostingResponseError, ValueError) as error:
@@ -112,6 +116,41 @@ def open_response(blob: BlobClient) -> int:
     if owner == target.run_id:
         ledger.claim_source(AUTOMATION, key, owner)  # handled: the sweeper's pick-up leaves it alone
     return ended + len(returns)
+
+
+def _file_refused(blob: BlobClient, properties: Any, key: str, data: bytes) -> int:
+    """Kvantum could not read a posting file at all and booked nothing in it (`<file>.error.txt` says why):
+    each of its claims goes to a person with that reason, and the operators are alerted, since a file the
+    automation wrote should always be readable."""
+    name = blob.blob_name.removesuffix(ERROR_SUFFIX)
+    target = target_of(name)
+    rows = ledger.items_where(target.run_id, target.bucket, "PostingFile", name, _RESPONSE_COLUMNS) if target else []
+    if target is None or not rows:
+        return _unreadable(
+            blob, properties, data, "fejlfilen nævner en posteringsfil, som automatikken ikke har skrevet"
+        )
+    emit(
+        Event.OPERATOR_ALERT, level=40, automation=AUTOMATION, run_id=target.run_id, reason_code="POSTERINGSFIL_AFVIST"
+    )
+    _log.error("Kvantum refused a whole posting file (%d claims); they go to a person", len(rows))
+    why = " ".join(data.decode("utf-8", errors="replace").split())[:500] or "Kvantum afviste filen uden begrundelse."
+    text = f"Kvantum afviste hele posteringsfilen, intet i den er bogført: {why}"
+    endings = [Ending(row["RowKey"], ItemStatus.HANDED_OFF, "POSTERINGSFIL_AFVIST", text) for row in rows]
+    subject = _subject(str(rows[0].get("ConfigVersion", "")))
+    notices = [
+        mail.Notice(
+            recipient=row["Requester"],
+            item_id=row["RowKey"],
+            subject=subject,
+            text=f"Krav {row.get('ClaimId', '')} blev ikke udbetalt: {text} Sagen er sendt til manuel behandling.",
+        )
+        for row in rows
+        if "@" in str(row.get("Requester", ""))
+    ]
+    current = {str(row["RowKey"]): row for row in rows}
+    ended = chain.end_parked(target.run_id, target.bucket, "response", endings, notices=notices, current=current)
+    ledger.claim_source(AUTOMATION, key, target.run_id)  # handled: the sweeper's pick-up leaves it alone
+    return ended
 
 
 def _subject(config_version: str) -> str:

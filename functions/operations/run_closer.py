@@ -48,7 +48,8 @@ def close_run(run_id: str) -> ledger.Run | None:
         ledger.forget_open_run(run_id)
         return run
     with log_context(automation=run.automation, run_id=run_id):
-        result = ledger.reconcile(run.expected_items, run.expected_amount, ledger.item_rows(run))
+        rows = ledger.item_rows(run, columns=ledger.RECONCILE_COLUMNS)
+        result = ledger.reconcile(run.expected_items, run.expected_amount, rows)
         status = result.status
         updated = run.model_copy(
             update={

@@ -292,6 +292,28 @@ def test_claim_ids_that_differ_only_in_case_are_two_documents_each_settled_by_it
     assert outcomes["KR-CASE-a1"]["PostingFile"] == outcomes["KR-CASE-A1"]["PostingFile"], "one file, two documents"
 
 
+def test_a_posting_file_kvantum_could_not_read_sends_each_of_its_claims_to_a_person(claims_env, host, caplog):
+    caplog.set_level(logging.INFO, logger="ks.events")
+    rows = [s.row for s in claims_data.scenarios() if s.expected == ("done", "")][:2]
+    claims_env.posting.hold()  # Kvantum late: the file is out, not answered
+    drop("ulaeselig.csv", csv_file(rows))
+    host.run_until_idle(timeout=240)
+    run = run_of("ulaeselig.csv")
+    names = [b.name for b in storage.container(OUTBOX).list_blobs() if run.run_id in b.name]
+    assert names
+    why = "Filen er ikke velformet XML (linje 1, kolonne 0)."
+    for name in names:
+        storage.container(responses.RESPONSES).upload_blob(f"{name}{responses.ERROR_SUFFIX}", why.encode())
+    claims_env.posting.release()
+    (run,) = settle(claims_env, host, "ulaeselig.csv")
+    assert run.status is ledger.RunStatus.COMPLETE, run
+    outcomes = items_by_claim(run)
+    assert {(row["Status"], row["ReasonCode"]) for row in outcomes.values()} == {("handed_off", "POSTERINGSFIL_AFVIST")}
+    assert all(why in row["ReasonText"] for row in outcomes.values())
+    assert claims_env.posting.booked_references().isdisjoint(outcomes), "Kvantum never answers it after the error"
+    assert "POSTERINGSFIL_AFVIST" in caplog.text, "the operators are alerted"
+
+
 def test_a_file_dropped_while_the_host_is_down_is_picked_up(claims_env, host):
     rows = [s.row for s in claims_data.scenarios() if s.expected == ("done", "")]
     drop("mens-nede.csv", csv_file(rows))

@@ -1,7 +1,16 @@
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from shared.ledger import RunStatus, bucket_count, items_partition, new_run_id, reconcile, run_row_key, run_started_at
+from shared.ledger import (
+    MISSING_SHOWN,
+    RunStatus,
+    bucket_count,
+    items_partition,
+    new_run_id,
+    reconcile,
+    run_row_key,
+    run_started_at,
+)
 from shared.outcomes import ItemStatus
 from shared.personal_data import redact
 
@@ -67,3 +76,12 @@ def test_an_item_handed_off_without_a_case_yet_keeps_the_run_open():
     awaiting = [{"ItemId": "000001", "Status": "handed_off", "Amount": "1", "ReasonCode": "REGEL", "CaseNumber": ""}]
     result = reconcile(1, Decimal(1), awaiting)
     assert result.status is RunStatus.OPEN and result.missing == ("000001",)
+
+
+def test_a_large_unsettled_run_reports_its_count_and_first_items_in_bounded_memory():
+    ids = [f"{n:06d}" for n in range(1, 5001)]
+    shuffled = ids[2500:] + ids[:2500][::-1]  # rows come bucket by bucket, not in order
+    result = reconcile(5002, Decimal(5000), rows(*((i, "pending", "1") for i in shuffled)))
+    assert result.missing_count == 5000
+    assert list(result.missing) == ids[:MISSING_SHOWN]
+    assert "absent from the ledger: 005001, 005002" in result.problems
