@@ -117,6 +117,9 @@ def _phases(run_id: str, wall_start: float) -> str:
     from shared import ledger
 
     moments: dict[str, list[float]] = {}
+    run = ledger.get_run(run_id)
+    if run is not None and run.opened_at is not None:  # the intake's last chunk was sent
+        moments["intake"] = [run.started_at.timestamp() - wall_start, run.opened_at.timestamp() - wall_start]
     for row in ledger.transitions(run_id):
         moments.setdefault(str(row["Step"]), []).append(row["At"].timestamp() - wall_start)
     ordered = sorted(moments.items(), key=lambda entry: min(entry[1]))
@@ -192,6 +195,7 @@ def run(items: int) -> dict[str, float]:
             sampling.set()
             counter.uninstall()
             host.close()
+            host_peak = peak_rss_mib()  # before the in-process baseline and the batch probe run in this process
             assert closed.counts[ledger.ItemStatus.DONE] == rows, closed.counts
             assert closed.expected_amount == total
             baseline = in_process(path)
@@ -203,7 +207,7 @@ def run(items: int) -> dict[str, float]:
             "seconds": elapsed,
             "requests_per_claim": work_requests / items,
             "requests": work_requests,
-            "peak_rss_mib": peak_rss_mib(),
+            "peak_rss_mib": host_peak,
             "in_process_per_second": baseline,
             "azurite_batch_entities_per_second": batch_rate,
             **{f"cpu_seconds_{name}": seconds for name, seconds in cpu.items()},

@@ -119,28 +119,42 @@ def note(run_id: str, notices: Sequence[Notice]) -> None:
 
 
 class _Bag:
-    """One recipient's lines of a run, held in bounded memory: every item id (a line noted twice counts
-    once) and subject, but only the lines the mail shows (the lowest item ids)."""
+    """One recipient's lines of a run, held in bounded memory: which items have a line (a line noted twice
+    counts once), every subject, and only the lines the mail shows (the lowest item ids)."""
 
     def __init__(self, recipient: str) -> None:
         self.recipient = recipient
-        self.items: set[str] = set()
+        # Item ids are positions in the run: one byte each, not a set of 100,000 strings.
+        self.positions = bytearray()
+        self.other_items: set[str] = set()
         self.subjects: set[str] = set()
         self.shown: dict[str, dict[str, Any]] = {}
 
     def add(self, lines: list[dict[str, Any]]) -> None:
         """Takes a row's lines."""
         for line in lines:
-            self.items.add(line["ItemId"])
+            item_id = line["ItemId"]
+            if item_id.isdigit():
+                position = int(item_id)
+                if position >= len(self.positions):
+                    self.positions.extend(bytes(position + 1 - len(self.positions)))
+                self.positions[position] = 1
+            else:
+                self.other_items.add(item_id)
             self.subjects.add(line["Subject"])
-            self.shown[line["ItemId"]] = line
+            self.shown[item_id] = line
         if len(self.shown) > 2 * LINES_PER_MAIL:
             self.shown = {key: self.shown[key] for key in sorted(self.shown)[:LINES_PER_MAIL]}
+
+    @property
+    def item_count(self) -> int:
+        """How many items have a line."""
+        return len(self.positions) - self.positions.count(0) + len(self.other_items)
 
     def compose(self) -> "MailMessage":
         """The recipient's mail."""
         shown = [self.shown[key] for key in sorted(self.shown)[:LINES_PER_MAIL]]
-        return compose(self.recipient, shown, total=len(self.items), subjects=self.subjects)
+        return compose(self.recipient, shown, total=self.item_count, subjects=self.subjects)
 
 
 def _lines(row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -227,7 +241,7 @@ def send_run_mails(request: MailRequest, claimant: str, send: Callable[["MailMes
                 )
                 continue
             _mark(request.run_id, key, "sent")
-            emit(Event.MAIL_SENT, automation=request.automation, run_id=request.run_id, lines=len(bag.items))
+            emit(Event.MAIL_SENT, automation=request.automation, run_id=request.run_id, lines=bag.item_count)
             sent += 1
     _log.info("sent %d mails for the run (%d recipients in all, %d waiting)", sent, len(lines), len(waiting))
     if waiting:

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import azure.functions as func
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared import config, handoff, ledger, mail, storage
+from shared import config, handoff, ledger, mail, memory, storage
 from shared.events import Event, emit
 from shared.logs import get_logger, log_context, redacted_errors
 from shared.messages import ItemRef, StepMessage, fit_to_queue, single, to_json_line
@@ -387,6 +387,7 @@ class Chain:
             continued=len(outcome.unworked),
             **transition.model_dump(),
         )
+        memory.release_freed()  # the chunk's records, rows and results are garbage now
 
     def _work_chunk(self, message: StepMessage, work: ChunkWork, current: dict[str, dict[str, Any]]) -> _ChunkOutcome:
         records = _read_lines(message.data)

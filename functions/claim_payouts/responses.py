@@ -50,6 +50,14 @@ def target_of(file_name: str) -> Target | None:
     return Target(match["run"], int(match["bucket"])) if match else None
 
 
+def _file_items(file_name: str) -> tuple[Target | None, list[dict[str, Any]]]:
+    """Where a posting file of ours was written for, and the rows of the items claimed for it (one query)."""
+    target = target_of(file_name)
+    if target is None:
+        return None, []
+    return target, ledger.items_where(target.run_id, target.bucket, "PostingFile", file_name, _RESPONSE_COLUMNS)
+
+
 def _reason_code(code: str | None, fallback: str) -> str:
     """Kvantum's message code when it reads as one of ours (INGEN_NEMKONTO), else the fallback."""
     return code if code and re.fullmatch(REASON_CODE_PATTERN, code) else fallback
@@ -70,12 +78,7 @@ def open_response(blob: BlobClient) -> int:
         response = posting.parse_response_file(data)
     except (posting.PostingResponseError, ValueError) as error:
         return _unreadable(blob, properties, data, str(error))
-    target = target_of(response.file_name)
-    rows = (
-        ledger.items_where(target.run_id, target.bucket, "PostingFile", response.file_name, _RESPONSE_COLUMNS)
-        if target
-        else []
-    )
+    target, rows = _file_items(response.file_name)
     if target is None or not rows:
         why = "svaret nævner en posteringsfil, som automatikken ikke har skrevet"
         return _unreadable(blob, properties, data, why)
@@ -122,9 +125,7 @@ def _file_refused(blob: BlobClient, properties: Any, key: str, data: bytes) -> i
     """Kvantum could not read a posting file at all and booked nothing in it (`<file>.error.txt` says why):
     each of its claims goes to a person with that reason, and the operators are alerted, since a file the
     automation wrote should always be readable."""
-    name = blob.blob_name.removesuffix(ERROR_SUFFIX)
-    target = target_of(name)
-    rows = ledger.items_where(target.run_id, target.bucket, "PostingFile", name, _RESPONSE_COLUMNS) if target else []
+    target, rows = _file_items(blob.blob_name.removesuffix(ERROR_SUFFIX))
     if target is None or not rows:
         return _unreadable(
             blob, properties, data, "fejlfilen nævner en posteringsfil, som automatikken ikke har skrevet"

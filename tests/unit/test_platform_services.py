@@ -10,9 +10,10 @@ import pytest
 import requests
 from pydantic import ValidationError
 
+from shared import memory
 from shared.connectors.http import pooled_session
 from shared.events import CUSTOM_EVENT_ATTRIBUTE, Event, emit
-from shared.mail import LINES_PER_MAIL, ROW_CHARACTERS, Notice, _rows_of_lines, compose
+from shared.mail import LINES_PER_MAIL, ROW_CHARACTERS, Notice, _Bag, _rows_of_lines, compose
 from shared.schedules import next_occurrence, previous_occurrence
 from shared.telemetry import authentication_client_id
 
@@ -147,3 +148,28 @@ def test_mail_lines_are_stored_in_rows_that_fit_a_table_property_however_long_th
     receipt = "Krav K1: 1.234,50 kr. bogført."
     receipts = [Notice(recipient="a@x.dk", item_id=f"{n:06d}", subject="Kvittering", text=receipt) for n in range(500)]
     assert len(list(_rows_of_lines(receipts))) <= 3, "short lines share rows"
+
+
+def test_freed_memory_is_handed_back_at_most_once_per_interval(monkeypatch):
+    trims: list[int] = []
+    monkeypatch.setattr(memory, "_trim", trims.append)
+    monkeypatch.setattr(memory, "_next", 0.0)
+    assert memory.release_freed() is True
+    assert memory.release_freed() is False, "a second chunk within the interval does not walk the heap again"
+    monkeypatch.setattr(memory, "_next", 0.0)
+    assert memory.release_freed() is True
+    assert trims == [0, 0]
+    monkeypatch.setattr(memory, "_trim", None)  # not glibc
+    monkeypatch.setattr(memory, "_next", 0.0)
+    assert memory.release_freed() is False
+
+
+def test_a_recipients_lines_count_each_item_once_without_holding_every_id():
+    bag = _Bag("a@x.dk")
+    line = {"Subject": "Kvittering", "Text": "Krav K1 er udbetalt."}
+    bag.add([{**line, "ItemId": f"{n:06d}"} for n in range(1, 1001)])
+    bag.add([{**line, "ItemId": f"{n:06d}"} for n in range(990, 1011)])  # a redelivery noted some again
+    bag.add([{**line, "ItemId": "ret-1"}, {**line, "ItemId": "ret-1"}])
+    assert bag.item_count == 1011
+    assert len(bag.shown) <= 2 * LINES_PER_MAIL
+    assert "... og 811 flere" in bag.compose().body

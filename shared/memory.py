@@ -1,0 +1,46 @@
+"""Hands the memory a finished chunk freed back to the operating system, so a worker's resident memory is its
+work in flight rather than the high-water mark of everything it has done.
+
+CPython frees a chunk's objects into glibc's heap, which keeps the pages: with many threads allocating and
+freeing (16 invocations at once), the free space is scattered through the heap and the resident size creeps
+up with the volume a worker has processed (measured: about 25 MiB more after 100,000 claims than after
+10,000, with the Python heap itself flat). `malloc_trim(0)` returns every free page, wherever it is. It walks
+the heap (about a millisecond), so it runs at most once every TRIM_INTERVAL seconds. Elsewhere than glibc
+(macOS, musl) it does nothing.
+"""
+
+import ctypes
+import ctypes.util
+import threading
+import time
+from collections.abc import Callable
+
+#: Seconds between two trims at most.
+TRIM_INTERVAL = 2.0
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+_trim = _malloc_trim()
+_lock = threading.Lock()
+_next = 0.0
+
+
+def release_freed() -> bool:
+    """Returns the heap's free pages to the OS, unless another thread did within TRIM_INTERVAL; whether it did."""
+    global _next  # noqa: PLW0603 - one schedule per process, like the heap it trims
+    if _trim is None:
+        return False
+    now = time.monotonic()
+    with _lock:
+        if now < _next:
+            return False
+        _next = now + TRIM_INTERVAL
+    _trim(0)
+    return True
