@@ -670,7 +670,8 @@ def reconcile(expected_items: int, expected_amount: Decimal, rows: Iterable[dict
     missing_count = 0
     missing: list[str] = []
     for row in rows:
-        position = int(row["ItemId"]) if row["ItemId"].isdigit() else 0
+        item_id = row["ItemId"]
+        position = int(item_id) if item_id.isascii() and item_id.isdigit() else 0
         if 0 < position <= expected_items:
             seen[position] = 1
         status = ItemStatus(row["Status"])

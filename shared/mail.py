@@ -134,7 +134,7 @@ class _Bag:
         """Takes a row's lines."""
         for line in lines:
             item_id = line["ItemId"]
-            if item_id.isdigit():
+            if item_id.isascii() and item_id.isdigit():
                 position = int(item_id)
                 if position >= len(self.positions):
                     self.positions.extend(bytes(position + 1 - len(self.positions)))

@@ -10,7 +10,6 @@ the heap (about a millisecond), so it runs at most once every TRIM_INTERVAL seco
 """
 
 import ctypes
-import ctypes.util
 import threading
 import time
 from collections.abc import Callable
@@ -19,28 +18,34 @@ from collections.abc import Callable
 TRIM_INTERVAL = 2.0
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name).malloc_trim if name else None  # type: ignore[no-any-return]
-    except (OSError, AttributeError):
-        return None
-
-
-_trim = _malloc_trim()
+_trim: Callable[[int], int] | None = None
 _lock = threading.Lock()
 _next = 0.0
 
 
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
 def release_freed() -> bool:
     """Returns the heap's free pages to the OS, unless another thread did within TRIM_INTERVAL; whether it did."""
-    global _next  # noqa: PLW0603 - one schedule per process, like the heap it trims
-    if _trim is None:
-        return False
+    global _next, _trim  # noqa: PLW0603 - one schedule per process, like the heap it trims
     now = time.monotonic()
     with _lock:
         if now < _next:
             return False
         _next = now + TRIM_INTERVAL
+        if _trim is None:
+            _trim = _malloc_trim() or _no_trim
+    if _trim is _no_trim:
+        return False
     _trim(0)
     return True
+
+
+def _no_trim(_pad: int) -> int:
+    """Where there is no malloc_trim."""
+    return 0

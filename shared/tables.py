@@ -180,6 +180,8 @@ def _entity(raw: dict[str, Any]) -> TableEntity:
         if name.startswith("odata."):
             continue
         kind = type(value)
+        if value is None:  # a selected column the entity lacks: absent, as in a full read
+            continue
         if kind is str and name not in types:  # the common case: a string column
             entity[name] = value
         else:

@@ -9,8 +9,9 @@
   not, because sendMail is a POST that Graph may already have accepted, and Graph has no idempotency key, so
   a second POST would send the mail twice. A caller that gets `GraphError` with no status (a timeout) cannot
   know whether the mail went out.
-- TLS: both MSAL's requests session and this client's use requests' defaults (verify=True), so both honour
-  `REQUESTS_CA_BUNDLE`, which devhost and the tests point at a bundle that trusts the Graph simulator.
+- TLS: both MSAL's requests session and this client's honour `REQUESTS_CA_BUNDLE`, which devhost and the
+  tests point at a bundle that trusts the Graph simulator: MSAL reads it per request, this client's session
+  when it is built (`http_environment`).
 - Errors raise `GraphError` with Graph's error code and message (or MSAL's error and description), redacted.
 """
 

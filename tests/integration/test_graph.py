@@ -25,7 +25,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> LoopbackCertificate
 
 @pytest.fixture
 def graph(certificate, monkeypatch) -> Iterator[GraphServer]:
-    # requests reads REQUESTS_CA_BUNDLE on every request, in MSAL's session and in the client's.
+    # MSAL's session reads REQUESTS_CA_BUNDLE per request, the client's when it is built (after this).
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate.bundle))
     server = GraphServer(certificate=certificate).start()
     yield server

@@ -281,7 +281,7 @@ def test_ledger_run_items_and_reconciliation(identity):
         config_version="2026.1",
     )
     assert ledger.create_run(run) == run
-    ids = ledger.item_ids(3)
+    ids = list(ledger.item_ids(3))
     rows = [
         ledger.ItemRow(run_id=run_id, bucket=0, item_id=i, status=ItemStatus.PENDING, amount=Decimal(10)) for i in ids
     ]
