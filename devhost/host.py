@@ -254,8 +254,7 @@ class LocalHost:
     def _blob_events(self) -> int:
         """Delivers every due blob event, concurrently on the worker pool as the Functions host does, and waits."""
         started = self._start_blob_events()
-        wait(list(self._blob_deliveries.values()))
-        self._settle_finished()
+        self._drain()
         return started
 
     def _start_blob_events(self) -> int:
@@ -341,10 +340,7 @@ class LocalHost:
     def _queue_pass(self) -> int:
         """One batch per trigger queue, handled concurrently; waits until they are all settled."""
         started = sum(self._receive(spec) for spec in self.functions if spec.trigger_type == "queueTrigger")
-        while self._messages:
-            wait(list(self._messages), timeout=self.options.lease_seconds / 2)
-            self._renew_leases()
-            self._settle_finished()
+        self._drain()
         return started
 
     def _receive(self, spec: FunctionSpec, *, room: int | None = None) -> int:

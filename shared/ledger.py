@@ -172,6 +172,11 @@ def item_ids(count: int) -> Iterator[str]:
     return (f"{n:0{width}d}" for n in range(1, count + 1))
 
 
+def item_position(item_id: str) -> int:
+    """An item id's position in its run (what `item_ids` made it from), or 0 for an id that is not one."""
+    return int(item_id) if item_id.isascii() and item_id.isdigit() else 0
+
+
 def bucket_count(items: int, items_per_bucket: int) -> int:
     """How many partitions a run of this size is spread over (at most 64)."""
     return max(1, min(64, -(-items // items_per_bucket)))
@@ -670,8 +675,7 @@ def reconcile(expected_items: int, expected_amount: Decimal, rows: Iterable[dict
     missing_count = 0
     missing: list[str] = []
     for row in rows:
-        item_id = row["ItemId"]
-        position = int(item_id) if item_id.isascii() and item_id.isdigit() else 0
+        position = item_position(row["ItemId"])
         if 0 < position <= expected_items:
             seen[position] = 1
         status = ItemStatus(row["Status"])

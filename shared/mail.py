@@ -21,7 +21,7 @@ from pydantic import Field
 
 from shared import storage, tables
 from shared.events import Event, emit
-from shared.ledger import BATCH_LIMIT, MAILS_TABLE
+from shared.ledger import BATCH_LIMIT, MAILS_TABLE, item_position
 from shared.logs import get_logger, log_context
 from shared.models import BoundaryModel
 from shared.personal_data import digest, redact
@@ -134,8 +134,8 @@ class _Bag:
         """Takes a row's lines."""
         for line in lines:
             item_id = line["ItemId"]
-            if item_id.isascii() and item_id.isdigit():
-                position = int(item_id)
+            position = item_position(item_id)
+            if position:
                 if position >= len(self.positions):
                     self.positions.extend(bytes(position + 1 - len(self.positions)))
                 self.positions[position] = 1

@@ -179,9 +179,9 @@ def _entity(raw: dict[str, Any]) -> TableEntity:
     for name, value in raw.items():
         if name.startswith("odata."):
             continue
-        kind = type(value)
         if value is None:  # a selected column the entity lacks: absent, as in a full read
             continue
+        kind = type(value)
         if kind is str and name not in types:  # the common case: a string column
             entity[name] = value
         else:

@@ -426,7 +426,7 @@ def _ensure_published(run_id: str, bucket: int, name: str, in_chunk: set[str]) -
     if lease is None:
         raise PostingBusyError("another delivery is writing this chunk's posting file")
     with limiter.held(lease, "a staged posting file", every=STAGING_LEASE_SECONDS / 3):
-        claimed = ledger.items_where(run_id, bucket, "PostingFile", name)
+        claimed = ledger.items_where(run_id, bucket, "PostingFile", name, ("DocRef",))
         outbox = storage.container(OUTBOX).get_blob_client(name)
         if outbox.exists():
             published = posting.request_references(outbox.download_blob().readall())
