@@ -1,7 +1,10 @@
 """Process-kill injection for crash tests: `devhost serve --kill-after shared.ledger:create_items:3`.
 
 The named callable is wrapped so the whole process dies (as a host instance does when it is recycled or
-crashes) right before or right after its N-th call. Only devhost installs this; the app never sees it.
+crashes) right before its N-th call, or right after the N-th call that returned. A call that raised does not count
+for "after": the point is the window between an effect and its record, and a refused call made no effect (a
+vendor that Kvantum refuses would otherwise let the kill pass by when it happens to be the N-th). Only devhost
+installs this; the app never sees it.
 """
 
 import importlib
@@ -15,7 +18,7 @@ KILLED_EXIT_CODE = 137
 
 
 def install(spec: str, *, before: bool) -> None:
-    """Wraps 'module:attribute.path:N' so the process exits before/after its N-th call."""
+    """Wraps 'module:attribute.path:N' so the process exits before its N-th call or after its N-th returned one."""
     target, _, count = spec.rpartition(":")
     module_name, _, path = target.partition(":")
     owner: Any = importlib.import_module(module_name)
@@ -32,15 +35,17 @@ def install(spec: str, *, before: bool) -> None:
         sys.stderr.flush()
         os._exit(KILLED_EXIT_CODE)
 
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def counted() -> int:
         nonlocal calls
         with lock:
             calls += 1
-            this_call = calls
-        if before and this_call == limit:
+            return calls
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if before and counted() == limit:
             die()
         result = original(*args, **kwargs)
-        if not before and this_call == limit:
+        if not before and counted() == limit:
             die()
         return result
 
