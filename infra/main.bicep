@@ -157,7 +157,14 @@ var workQueues = [
 ]
 var workTables = [
   'history'
-  'items'
+  'items0'
+  'items1'
+  'items2'
+  'items3'
+  'items4'
+  'items5'
+  'items6'
+  'items7'
   'mails'
   'runs'
   'vendorscreated'

@@ -40,7 +40,8 @@ def test_deployed_manifest_names_everything_the_code_uses():
         *(f"claim-payouts-{s}" for s in ("validate", "decide", "post", "returned")),
     )
     assert manifest["queues"] == [{"name": q, "poison": f"{q}-poison"} for q in sorted(queues)]
-    assert manifest["tables"] == ["history", "items", "mails", "runs", "vendorscreated"]
+    items = [f"items{n}" for n in range(8)]
+    assert manifest["tables"] == ["history", *items, "mails", "runs", "vendorscreated"]
     assert manifest["containers"] == [
         "claims-inbox",
         "kvantum-outbox",

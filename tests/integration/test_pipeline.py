@@ -128,7 +128,8 @@ def test_open_run_names_its_missing_items_and_a_lost_item_never_completes(sample
     assert opened.missing_count == 10 and opened.missing[0] == "000001"
 
     host.run_until_idle()
-    storage.table(ledger.ITEMS_TABLE).delete_entity(ledger.items_partition(run.run_id, 0), "000009")
+    partition = ledger.items_partition(run.run_id, 0)
+    storage.table(ledger.items_table_name(partition)).delete_entity(partition, "000009")
     closed = close_run(run.run_id)
     assert closed is not None and closed.status is ledger.RunStatus.UNRECONCILED
     assert closed.problems == (

@@ -9,7 +9,7 @@ from devhost.sample.data import sample_file
 from functions.operations.ledger_retention import purge
 from functions.operations.run_closer import close_run
 from shared import ledger, storage
-from shared.ledger import HISTORY_TABLE, ITEMS_TABLE, MAILS_TABLE, RUNS_TABLE
+from shared.ledger import HISTORY_TABLE, ITEM_TABLES, MAILS_TABLE, RUNS_TABLE
 
 pytestmark = pytest.mark.integration
 
@@ -22,6 +22,11 @@ def rows(table: str, partition_prefix: str) -> list[dict]:
             parameters={"lo": partition_prefix, "hi": partition_prefix + "~"},
         )
     ]
+
+
+def item_rows(run_id: str) -> list[dict]:
+    """A run's item rows, from whichever item tables its buckets are in."""
+    return [e for table in ITEM_TABLES for e in rows(table, run_id)]
 
 
 def test_runs_older_than_the_retention_are_deleted_with_their_rows(sample_env, host):
@@ -45,11 +50,11 @@ def test_runs_older_than_the_retention_are_deleted_with_their_rows(sample_env, h
     for run_id in (old, young):
         close_run(run_id)
     host.run_until_idle()  # the receipts: mail rows of both runs
-    assert rows(ITEMS_TABLE, old) and rows(HISTORY_TABLE, old) and rows(MAILS_TABLE, old)
+    assert item_rows(old) and rows(HISTORY_TABLE, old) and rows(MAILS_TABLE, old)
 
     assert purge(datetime.now(UTC) - timedelta(minutes=30)) >= 1
     assert ledger.get_run(old) is None
-    assert rows(ITEMS_TABLE, old) == [] and rows(HISTORY_TABLE, old) == [] and rows(MAILS_TABLE, old) == []
-    assert ledger.get_run(young) is not None and len(rows(ITEMS_TABLE, young)) == 5
+    assert item_rows(old) == [] and rows(HISTORY_TABLE, old) == [] and rows(MAILS_TABLE, old) == []
+    assert ledger.get_run(young) is not None and len(item_rows(young)) == 5
     assert purge(datetime.now(UTC) - timedelta(minutes=30)) == 0, "a second purge finds nothing"
     assert not [e for e in rows(RUNS_TABLE, "open-runs") if e["RowKey"] == old]

@@ -2,10 +2,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from shared.ledger import (
+    ITEM_TABLES,
     MISSING_SHOWN,
     RunStatus,
     bucket_count,
     items_partition,
+    items_table_name,
     new_run_id,
     reconcile,
     run_row_key,
@@ -37,6 +39,14 @@ def test_bucket_count_spreads_large_runs_and_is_bounded():
     assert bucket_count(5000, 5000) == 1
     assert bucket_count(100_000, 5000) == 20
     assert bucket_count(10_000_000, 5000) == 64
+
+
+def test_a_large_runs_buckets_spread_over_the_item_tables_and_each_bucket_has_one():
+    run_id = new_run_id("claim_payouts", datetime(2026, 11, 24, tzinfo=UTC), "krav.csv@1")
+    tables = [items_table_name(items_partition(run_id, bucket)) for bucket in range(bucket_count(100_000, 5000))]
+    assert set(tables) == set(ITEM_TABLES), "20 buckets use all eight tables"
+    assert max(tables.count(table) for table in ITEM_TABLES) == 3
+    assert tables[0] == tables[8] == tables[16] == "items0" and tables[7] == "items7"
 
 
 def test_complete_when_every_item_is_terminal_and_totals_reconcile():
