@@ -11,7 +11,6 @@ Usage: python benchmarks/pipeline.py [--items 100000] [--chunk-size 500]
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -33,7 +32,7 @@ from devhost.host import HostOptions, LocalHost  # noqa: E402
 from function_app import BLUEPRINTS  # noqa: E402
 from functions.operations.run_closer import close_run  # noqa: E402
 from shared import ledger, storage, tables  # noqa: E402
-from shared.messages import ItemRef, StepMessage, chunked, to_json_line  # noqa: E402
+from shared.messages import ItemRef, StepMessage, chunked, json_lines, read_json_lines  # noqa: E402
 from shared.pipeline import Chain, NewItem, WorkItem  # noqa: E402
 from shared.settings import WORK_CONNECTION  # noqa: E402
 
@@ -84,16 +83,16 @@ def in_process(items: int, chunk_size: int) -> float:
     refs = [ItemRef(id=f"{n + 1:06d}", line=n % chunk_size) for n in range(items)]
     started = time.perf_counter()
     for number, chunk in chunked(refs, chunk_size):
-        blob = "".join(to_json_line(r) + "\n" for r in records[number * chunk_size : number * chunk_size + len(chunk)])
+        blob = json_lines(records[number * chunk_size : number * chunk_size + len(chunk)])
         body = StepMessage(
             automation="bench", run_id="r", step="one", chunk_id=f"c{number}", bucket=0, data="d", items=tuple(chunk)
         ).encode()
         for step in STEPS:
             message = StepMessage.decode(body)
-            lines = [json.loads(line) for line in blob.splitlines()]
+            lines = read_json_lines(blob)
             for ref in message.items:
                 no_op(WorkItem("r", ref.id, step, 1, lines[ref.line]))
-            blob = "".join(to_json_line(line) + "\n" for line in lines)
+            blob = json_lines(lines)
             body = message.model_copy(update={"step": step}).encode()
     return items / (time.perf_counter() - started)
 

@@ -16,7 +16,6 @@ Delivery is at least once, and a host can die between any two calls. Three guard
 """
 
 import itertools
-import json
 import re
 import time
 import uuid
@@ -32,7 +31,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from shared import config, handoff, ledger, mail, memory, storage
 from shared.events import Event, emit
 from shared.logs import get_logger, log_context, redacted_errors
-from shared.messages import ItemRef, StepMessage, fit_to_queue, single, to_json_line
+from shared.messages import ItemRef, StepMessage, fit_to_queue, json_lines, read_json_lines, single
 from shared.outcomes import REASON_CODE_PATTERN, TECHNICAL_FAILURE, TECHNICAL_FAILURE_TEXT, TERMINAL, ItemStatus
 from shared.personal_data import contains_cpr, digest, redact
 from shared.settings import get_settings
@@ -651,7 +650,7 @@ def _reason(text: str) -> str:
 
 
 def _write_lines(blob: str, records: Sequence[Mapping[str, Any]]) -> None:
-    body = "".join(to_json_line(dict(record)) + "\n" for record in records).encode("utf-8")
+    body = json_lines(dict(record) for record in records)
     storage.container(WORK_CONTAINER).upload_blob(blob, body, overwrite=True)
 
 
@@ -660,4 +659,4 @@ def _read_lines(blob: str) -> list[dict[str, Any]]:
         body = storage.container(WORK_CONTAINER).download_blob(blob).readall()
     except ResourceNotFoundError as missing:
         raise RuntimeError(f"chunk data {blob} is gone") from missing
-    return [json.loads(line) for line in body.decode("utf-8").splitlines() if line]
+    return read_json_lines(body)

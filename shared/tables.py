@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 from azure.core import MatchConditions
 from azure.core.rest import HttpRequest
 from azure.data.tables import EdmType, EntityProperty, TableClient, TableEntity, UpdateMode
@@ -213,7 +214,7 @@ def query(
         response = table._client.send_request(HttpRequest("GET", url, params=params, headers=headers), stream=True)
         if response.status_code != 200:
             raise _decode_error(response)
-        for raw in json.loads(response.read())["value"]:
+        for raw in orjson.loads(response.read())["value"]:
             yield _entity(raw)
         next_partition = response.headers.get("x-ms-continuation-NextPartitionKey")
         if not next_partition:

@@ -1,9 +1,21 @@
 import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 from pydantic import ValidationError
 
-from shared.messages import MAX_PAYLOAD_BYTES, ItemRef, StepMessage, chunked, fit_to_queue, payload_size, single
+from shared.messages import (
+    MAX_PAYLOAD_BYTES,
+    ItemRef,
+    StepMessage,
+    chunked,
+    fit_to_queue,
+    json_lines,
+    payload_size,
+    read_json_lines,
+    single,
+)
 from shared.pipeline import Chain, NewItem, _chunked, backoff_seconds
 
 
@@ -100,3 +112,17 @@ def test_ungrouped_chunks_keep_the_input_order():
 def test_a_chain_parks_only_after_one_of_its_steps():
     with pytest.raises(ValueError, match="park"):
         Chain("unit_parked", ["a", "b"], parked_after="c")
+
+
+def test_chunk_data_lines_hold_any_text_and_write_what_str_writes_for_other_values():
+    records = [
+        {"tekst": "før\u2028efter", "note": "c\x85d\u2029e", "linjer": "a\r\nb"},  # line ends JSON leaves raw
+        {"beloeb": Decimal("1234.50"), "dag": date(2026, 11, 24), "tid": datetime(2026, 11, 24, 5, 0, tzinfo=UTC)},
+        {},
+    ]
+    body = json_lines(records)
+    assert body.count(b"\n") == 3 and body.endswith(b"\n")
+    back = read_json_lines(body)
+    assert back[0] == records[0]
+    assert back[1] == {"beloeb": "1234.50", "dag": "2026-11-24", "tid": "2026-11-24 05:00:00+00:00"}
+    assert read_json_lines(b"") == []
