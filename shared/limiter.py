@@ -62,10 +62,12 @@ def _renew(lease: BlobLeaseClient, what: str, every: float, done: threading.Even
 
 
 @contextmanager
-def held(lease: BlobLeaseClient, what: str, *, every: float = RENEW_EVERY_SECONDS) -> Iterator[BlobLeaseClient]:
-    """Holds an acquired lease for the block: renewed every `every` seconds, released after. A lease that ran out
-    and was taken meanwhile is only logged, so the block's own outcome (or exception) stands."""
+def held(lease: BlobLeaseClient, what: str, *, every: float | None = None) -> Iterator[BlobLeaseClient]:
+    """Holds an acquired lease for the block: renewed every `every` seconds (`RENEW_EVERY_SECONDS` as it is at
+    the call), released after. A lease that ran out and was taken meanwhile is only logged, so the block's own
+    outcome (or exception) stands."""
     done = threading.Event()
+    every = RENEW_EVERY_SECONDS if every is None else every
     renewer = threading.Thread(target=_renew, args=(lease, what, every, done), daemon=True)
     renewer.start()
     try:
