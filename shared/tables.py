@@ -12,12 +12,10 @@ both paths to the SDK's results.
 """
 
 import base64
-import contextvars
 import json
 import re
 import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -33,9 +31,6 @@ from azure.data.tables._serialize import _add_entity_properties, _parameter_filt
 API_VERSION = "2019-02-02"  # the SDK's, for the same wire format
 #: Sent with every request and with every operation of a batch, as the SDK sends them.
 _SERVICE_HEADERS = {"x-ms-version": API_VERSION, "DataServiceVersion": "3.0"}
-_QUERY_HEADERS = {**_SERVICE_HEADERS, "Accept": "application/json;odata=minimalmetadata"}
-#: Threads that fetch a query's next page; one page ahead per query, so at most this many queries read ahead.
-_PAGES = ThreadPoolExecutor(max_workers=8, thread_name_prefix="table-pages")
 _ETAG = re.compile(rb"^ETag: (.*?)\r?$", re.MULTILINE | re.IGNORECASE)
 _STATUS = re.compile(rb"^HTTP/1\.1 (\d{3})", re.MULTILINE)
 _JSON_TYPES = {EdmType.STRING, EdmType.INT32, EdmType.BOOLEAN}
@@ -207,45 +202,26 @@ def query(
     select: list[str] | None = None,
     page_size: int | None = None,
 ) -> Iterator[TableEntity]:
-    """The entities matching a filter (`@name` parameters as the SDK's `query_entities`), page by page; the next
-    page is asked for while the caller works through this one, so a 100,000-row read (the run closer's) waits
-    on the table and on its own work side by side rather than in turn."""
+    """The entities matching a filter (`@name` parameters as the SDK's `query_entities`), page by page."""
     params = {"$filter": _parameter_filter_substitution(parameters, query_filter)}
     if select:
         params["$select"] = ",".join(select)
     if page_size:
         params["$top"] = str(page_size)
     url = f"{_base(table)}/{table.table_name}()"
-    values, following = _page(table, url, params)
+    headers = {**_SERVICE_HEADERS, "Accept": "application/json;odata=minimalmetadata"}
     while True:
-        # In the caller's context, so the page's log lines carry the run they belong to.
-        ahead = _PAGES.submit(contextvars.copy_context().run, _page, table, url, following) if following else None
-        try:
-            for raw in values:
-                yield _entity(raw)
-        except GeneratorExit:  # the caller stopped reading: the next page is not needed
-            if ahead is not None:
-                ahead.cancel()
-            raise
-        if ahead is None:
+        response = table._client.send_request(HttpRequest("GET", url, params=params, headers=headers), stream=True)
+        if response.status_code != 200:
+            raise _decode_error(response)
+        for raw in orjson.loads(response.read())["value"]:
+            yield _entity(raw)
+        next_partition = response.headers.get("x-ms-continuation-NextPartitionKey")
+        if not next_partition:
             return
-        values, following = ahead.result()
-
-
-def _page(table: TableClient, url: str, params: dict[str, str]) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
-    """One page of a query: its entities as sent, and the parameters that ask for the next (None after the last)."""
-    request = HttpRequest("GET", url, params=params, headers=_QUERY_HEADERS)
-    response = table._client.send_request(request, stream=True)
-    if response.status_code != 200:
-        raise _decode_error(response)
-    values = orjson.loads(response.read())["value"]
-    next_partition = response.headers.get("x-ms-continuation-NextPartitionKey")
-    if not next_partition:
-        return values, None
-    following = {**params, "NextPartitionKey": next_partition}
-    next_row = response.headers.get("x-ms-continuation-NextRowKey")
-    if next_row:
-        following["NextRowKey"] = next_row
-    else:
-        following.pop("NextRowKey", None)
-    return values, following
+        params["NextPartitionKey"] = next_partition
+        next_row = response.headers.get("x-ms-continuation-NextRowKey")
+        if next_row:
+            params["NextRowKey"] = next_row
+        else:
+            params.pop("NextRowKey", None)
