@@ -25,20 +25,22 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import azure.functions as func  # noqa: E402
 
-from benchmarks.counting import RequestCounter  # noqa: E402
+from benchmarks.counting import PORTS_VARIABLE, RequestCounter  # noqa: E402
 from benchmarks.pipeline import batch_write_rate  # noqa: E402
 from devhost import azurite, certs, claims_data, environment  # noqa: E402
+from devhost.app_index import load_app  # noqa: E402
 from devhost.host import HostOptions, LocalHost  # noqa: E402
 
 SIMULATORS = "--simulators"
+APP = "function_app:app"
 #: infra/modules/function-app.bicep sets the same for the deployed worker.
 ARENAS = "2"
 
@@ -96,15 +98,34 @@ def in_process(path: Path) -> float:
     return count / (time.perf_counter() - started)
 
 
-def rss_mib() -> float:
-    """This process's resident set size now."""
-    return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() / 2**20
+#: Worker processes the functions run in: one per core here, as two 1-vCPU instances (or one 2-vCPU instance with
+#: FUNCTIONS_WORKER_PROCESS_COUNT=2) would run them; each with half of the host's 16 concurrent invocations.
+WORKERS = 2
+WORKER_THREADS = 8
 
 
-def cpu_seconds(pid: int | None = None) -> float:
-    """CPU time (user + system) a process has used so far: this one, or `pid`."""
-    fields = Path(f"/proc/{pid or 'self'}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def rss_mib(pids: Sequence[int] = ()) -> float:
+    """The resident set size now of this process and `pids` together."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    pages += sum(int(Path(f"/proc/{pid}/statm").read_text().split()[1]) for pid in pids)
+    return pages * resource.getpagesize() / 2**20
+
+
+def peak_kib(pid: int) -> int:
+    """A process's peak resident set size so far (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pids: Sequence[int | None]) -> float:
+    """CPU time (user + system) processes have used so far: this one (None) and the others named."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid or 'self'}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mib() -> float:
@@ -146,15 +167,20 @@ def run(items: int) -> dict[str, float]:
             ITEMS_PER_BUCKET="5000",
             RULES_FILE=str(environment.devhost_rules_file()),
         )
-        from function_app import BLUEPRINTS
         from functions.claim_payouts.intake import INBOX
         from functions.operations.run_closer import close_run
         from shared import ledger, storage
 
-        app = func.FunctionApp()
-        for blueprint in BLUEPRINTS:
-            app.register_functions(blueprint)
-        host = LocalHost(app, connection_string=emulator.connection_string, options=HostOptions(poll_interval=0.2))
+        ports = dict(zip(emulator.ports, ("blob", "queue", "table"), strict=True))
+        os.environ[PORTS_VARIABLE] = json.dumps(ports)  # read by each worker's request counter
+        options = HostOptions(
+            poll_interval=0.2,
+            worker_processes=WORKERS,
+            worker_threads=WORKER_THREADS,
+            app=APP,
+            worker_initializer="benchmarks.counting:count_in_worker",
+        )
+        host = LocalHost(load_app(APP), connection_string=emulator.connection_string, options=options)
         host.provision()
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "krav.csv"
@@ -162,18 +188,22 @@ def run(items: int) -> dict[str, float]:
                 rows, total = claims_data.generate(items, stream)
             with path.open("rb") as stream:
                 storage.container(INBOX).upload_blob("krav-benchmark.csv", stream, metadata={"indsendt_af": "b@x.dk"})
-            ports = dict(zip(emulator.ports, ("blob", "queue", "table"), strict=True))
             counter = RequestCounter(ports).install()
-            processes = {"host": None, "azurite": emulator.process.pid, "simulators": helper.pid}
-            cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+            processes: dict[str, list[int | None]] = {
+                "host": [None],
+                "workers": list(host.worker_pids),
+                "azurite": [emulator.process.pid],
+                "simulators": [helper.pid],
+            }
+            cpu_before = {name: cpu_seconds(pids) for name, pids in processes.items()}
             started = time.perf_counter()
             samples: list[tuple[float, float, dict[str, float]]] = []
             sampling = threading.Event()
 
             def sample() -> None:
                 while not sampling.wait(2.0):
-                    busy = {name: cpu_seconds(pid) for name, pid in processes.items()}
-                    samples.append((time.perf_counter() - started, rss_mib(), busy))
+                    busy = {name: cpu_seconds(pids) for name, pids in processes.items()}
+                    samples.append((time.perf_counter() - started, rss_mib(host.worker_pids), busy))
 
             threading.Thread(target=sample, daemon=True).start()
             closed = None
@@ -191,11 +221,16 @@ def run(items: int) -> dict[str, float]:
                 time.sleep(0.2)
             elapsed = time.perf_counter() - started
             phases = _phases(runs[0].run_id, time.time() - (time.perf_counter() - started))
-            cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
+            cpu = {name: cpu_seconds(pids) - cpu_before[name] for name, pids in processes.items()}
             sampling.set()
-            counter.uninstall()
+            workers_peak = sum(peak_kib(pid) for pid in host.worker_pids) / 1024
             host.close()
-            host_peak = peak_rss_mib()  # before the in-process baseline and the batch probe run in this process
+            counter.uninstall()
+            for counts in host.worker_reports:  # the requests the functions made in the worker processes
+                counter.counts.update(counts)
+            # The host's own peak (before the in-process baseline and the batch probe run in this process) and each
+            # worker's: their sum is at least the peak of the whole.
+            host_peak = peak_rss_mib() + workers_peak
             assert closed.counts[ledger.ItemStatus.DONE] == rows, closed.counts
             assert closed.expected_amount == total
             baseline = in_process(path)
@@ -220,7 +255,10 @@ def run(items: int) -> dict[str, float]:
         print(f"    plus idle polls of empty queues: {counter.counts[('queue', 'receive-empty')]}")
         busy = ", ".join(f"{name} {seconds:.0f} s ({seconds / elapsed:.0%})" for name, seconds in cpu.items())
         print(f"  CPU time (share of one core): {busy}")
-        print(f"  host peak RSS          : {figures['peak_rss_mib']:10.1f} MiB (simulators in their own process)")
+        print(
+            f"  host peak RSS          : {figures['peak_rss_mib']:10.1f} MiB (host and its {WORKERS} worker processes, "
+            "each at its own peak; simulators in their own process)"
+        )
         every = samples[:: max(1, len(samples) // 12)]
         timeline = " ".join(f"{t:.0f}s:{rss:.0f}" for t, rss, _ in every)
         previous = (0.0, cpu_before)

@@ -1,7 +1,10 @@
 """Counts every storage request this process makes, by service and operation, through azure-core's transport."""
 
+import json
+import os
 import threading
 from collections import Counter
+from collections.abc import Callable
 from urllib.parse import urlparse
 
 from azure.core.pipeline.transport import RequestsTransport
@@ -79,3 +82,15 @@ class RequestCounter:
         """Starts counting afresh."""
         with self.lock:
             self.counts.clear()
+
+
+#: The storage ports a worker process counts requests to, as JSON {port: service}; set by the benchmark.
+PORTS_VARIABLE = "BENCH_STORAGE_PORTS"
+
+
+def count_in_worker() -> "Callable[[], dict[tuple[str, str], int]]":
+    """A devhost worker's initializer (`HostOptions.worker_initializer`): counts that process's requests and
+    hands the counts back as the worker stops."""
+    ports = {int(port): service for port, service in json.loads(os.environ[PORTS_VARIABLE]).items()}
+    counter = RequestCounter(ports).install()
+    return lambda: dict(counter.counts)

@@ -2,10 +2,8 @@
 
 import argparse
 import json
-import logging
 import shutil
 import signal
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ import requests
 from devhost import azurite, certs, environment, faults, manifest
 from devhost.app_index import load_app
 from devhost.host import HostOptions, LocalHost
+from devhost.logs import configure_logging
 from devhost.report import item_summaries, print_items, print_runs
 from devhost.sample.service import SampleServer
 from devhost.simulators.cvr import CvrServer
@@ -26,27 +25,11 @@ from devhost.simulators.kvantum_posting import KvantumPostingIntake
 from devhost.simulators.opus_debitor import OpusDebitorServer
 from devhost.simulators.servicenow import ServiceNowServer
 from shared import ledger
-from shared.logs import install as install_logging
 from shared.outcomes import ItemStatus
 from shared.pipeline import Chain
 
 DEFAULT_APP = "devhost.sample.app:app"
 DEPLOYED_APP = "function_app:app"
-
-
-def _logging(level: str, log_file: str | None) -> None:
-    install_logging()
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if log_file:
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
-    logging.basicConfig(
-        level=level,
-        handlers=handlers,
-        format="%(asctime)s %(levelname)s %(name)s [%(automation)s %(run_id)s %(step)s %(item_id)s] %(message)s",
-        force=True,
-    )
-    for noisy in ("azure", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @dataclass
@@ -142,7 +125,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
         faults.install(spec, before=False)
     for spec in args.kill_before:
         faults.install(spec, before=True)
-    options = HostOptions(lease_seconds=args.lease_seconds, poll_interval=args.poll_interval)
+    if args.worker_processes > 1 and (args.kill_after or args.kill_before):
+        raise SystemExit("--kill-after/--kill-before act in this process: use them with one worker process")
+    options = HostOptions(
+        lease_seconds=args.lease_seconds,
+        poll_interval=args.poll_interval,
+        worker_processes=args.worker_processes,
+        app=args.app,
+    )
     host = LocalHost(load_app(args.app), connection_string=args.storage, options=options)
     host.provision()
     if args.until_idle:
@@ -332,6 +322,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--lease-seconds", type=int, default=600)
     serve.add_argument("--poll-interval", type=float, default=0.2)
     serve.add_argument("--until-idle", action="store_true")
+    serve.add_argument(
+        "--worker-processes", type=int, default=1, help="worker processes (FUNCTIONS_WORKER_PROCESS_COUNT)"
+    )
     serve.add_argument("--timeout", type=float, default=300)
     serve.add_argument("--kill-after", action="append", default=[], help="module:callable:N (tests)")
     serve.add_argument("--kill-before", action="append", default=[], help="module:callable:N (tests)")
@@ -359,7 +352,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     """Entry point."""
     args = parser().parse_args(argv)
-    _logging(args.log_level, args.log_file)
+    configure_logging(args.log_level, args.log_file)
     args.handler(args)
 
 

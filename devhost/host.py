@@ -46,6 +46,7 @@ from azure.storage.queue import QueueServiceClient
 
 from devhost import manifest
 from devhost.app_index import FunctionSpec, binding_problems, index
+from devhost.workers import Invocation, WorkerPool
 from shared.personal_data import digest
 from shared.schedules import next_occurrence
 
@@ -105,6 +106,15 @@ class HostOptions:
     blob_event_retry_seconds: float = 2.0
     #: Overrides host.json's visibilityTimeout (the delay before a failed message is offered again).
     failure_visibility_seconds: int | None = None
+    #: Worker processes the invocations run in (the app setting FUNCTIONS_WORKER_PROCESS_COUNT); 1 runs them in
+    #: this process. More need `app` (the app as 'module:attribute', which each worker imports).
+    worker_processes: int = 1
+    #: Threads of each worker process (PYTHON_THREADPOOL_THREAD_COUNT).
+    worker_threads: int = 8
+    app: str | None = None
+    #: 'module:callable' each worker calls at start; what the callable returns is called as the worker stops,
+    #: and its result lands in `LocalHost.worker_reports` (a benchmark counts the workers' requests so).
+    worker_initializer: str | None = None
 
 
 def _names_and_etags(container: ContainerClient, prefix: str) -> Iterator[tuple[str, str]]:
@@ -122,6 +132,25 @@ def _names_and_etags(container: ContainerClient, prefix: str) -> Iterator[tuple[
         if not marker:
             return
         params["marker"] = marker
+
+
+def _invocation(spec: FunctionSpec, argument: Any) -> Invocation:
+    """What a worker process needs to build a trigger's argument itself: plain values, never a client."""
+    if spec.trigger_type == "queueTrigger":
+        content = {
+            "id": argument.id,
+            "body": argument.get_body(),
+            "dequeue_count": argument.dequeue_count,
+            "expiration_time": argument.expiration_time,
+            "insertion_time": argument.insertion_time,
+            "time_next_visible": argument.time_next_visible,
+            "pop_receipt": argument.pop_receipt,
+        }
+    elif spec.trigger_type == "blobTrigger":
+        content = {"container": argument.container_name, "name": argument.blob_name}
+    else:
+        content = {"past_due": argument.past_due}
+    return Invocation(spec.name, spec.trigger_type, content)
 
 
 def _later(seen: dict[str, Any], now: datetime) -> bool:
@@ -198,6 +227,18 @@ class LocalHost:
         self._settled_blob_events: set[str] = set()
         self._next_blob_scan = 0.0
         self._next_receive: dict[str, float] = {}  # per queue: an empty one is polled again after poll_interval
+        self._workers: WorkerPool | None = None
+        if self.options.worker_processes > 1:
+            if not self.options.app:
+                raise ValueError("worker processes import the app: HostOptions.app names it ('module:attribute')")
+            self._workers = WorkerPool(
+                self.options.worker_processes,
+                app=self.options.app,
+                connection_string=connection_string,
+                threads=self.options.worker_threads,
+                environ=dict(settings or {}),
+                initializer=self.options.worker_initializer,
+            )
 
     # --- set-up -------------------------------------------------------------------------------------------
 
@@ -289,12 +330,10 @@ class LocalHost:
         return started
 
     def _deliver_blob_event(self, spec: FunctionSpec, client: BlobClient, seen: dict[str, Any], now: datetime) -> None:
-        try:
-            argument = self._blob_argument(spec, client)
-        except Exception:  # the blob vanished or is unreadable: a failed delivery, offered again later
-            _log.exception("could not read %s for %s", client.blob_name, spec.name)
-            argument = None
-        ok = argument is not None and self._invoke(spec, {spec.trigger["name"]: argument})
+        if self._workers is not None:  # the worker reads the blob, as it builds the binding
+            ok = self._invoke(spec, {spec.trigger["name"]: client})
+        else:
+            ok = self._deliver_blob(spec, client)
         attempts = seen["Attempts"] + 1
         retry_in = self.options.blob_event_retry_seconds * 2 ** (attempts - 1)
         self._tables.get_table_client(BLOB_EVENTS_TABLE).upsert_entity(
@@ -344,6 +383,15 @@ class LocalHost:
     def pending_blob_events(self) -> int:
         """Blob events not yet delivered (and not given up)."""
         return sum(1 for _ in self._undelivered_blob_events())
+
+    def _deliver_blob(self, spec: FunctionSpec, client: BlobClient) -> bool:
+        """Invokes a blob trigger in this process with the binding its handler asks for; False if it failed."""
+        try:
+            argument = self._blob_argument(spec, client)
+        except Exception:  # the blob vanished or is unreadable: a failed delivery, offered again later
+            _log.exception("could not read %s for %s", client.blob_name, spec.name)
+            return False
+        return self._invoke(spec, {spec.trigger["name"]: argument})
 
     def _blob_argument(self, spec: FunctionSpec, client: BlobClient) -> Any:
         annotation = inspect.signature(spec.handler).parameters[spec.trigger["name"]].annotation
@@ -507,6 +555,11 @@ class LocalHost:
 
     def _invoke(self, spec: FunctionSpec, arguments: dict[str, Any]) -> bool:
         self.stats.count(self.stats.invocations, spec.name)
+        if self._workers is not None:
+            ok = self._workers.invoke(_invocation(spec, arguments[spec.trigger["name"]]))
+            if not ok:  # the worker logged why
+                self.stats.count(self.stats.failures, spec.name)
+            return ok
         try:
             spec.handler(**arguments)
             return True
@@ -514,6 +567,28 @@ class LocalHost:
             self.stats.count(self.stats.failures, spec.name)
             _log.exception("function %s failed", spec.name)
             return False
+
+    def run_invocation(self, invocation: Invocation) -> bool:
+        """Runs an invocation a host sent this worker process, in this process; True if the function succeeded."""
+        spec = self._spec(invocation.function, invocation.trigger_type)
+        content = invocation.content
+        if spec.trigger_type == "blobTrigger":
+            return self._deliver_blob(spec, self._blobs.get_blob_client(content["container"], content["name"]))
+        if spec.trigger_type == "queueTrigger":
+            argument: Any = QueueMessage(**content)
+        else:
+            argument = TimerRequest(past_due=content["past_due"])
+        return self._invoke(spec, {spec.trigger["name"]: argument})
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """The worker processes' ids; none when the functions run in this process."""
+        return self._workers.pids if self._workers else []
+
+    @property
+    def worker_reports(self) -> list[Any]:
+        """What each worker's initializer reported as it stopped (after `close`)."""
+        return self._workers.reports if self._workers else []
 
     # --- driving ------------------------------------------------------------------------------------------
 
@@ -565,6 +640,8 @@ class LocalHost:
                 idle = min(idle * 2, self.queue_settings.max_polling_interval)
         self._drain()
         self._pool.shutdown(wait=True)
+        if self._workers is not None:
+            self._workers.close()
 
     def _drain(self) -> None:
         """Waits for what is in hand and settles it (leaving nothing leased by a host that stops)."""
@@ -578,6 +655,8 @@ class LocalHost:
         self._stop.set()
 
     def close(self) -> None:
-        """Stops and waits for the worker threads, for a host driven by run_once or run_until_idle."""
+        """Stops and waits for the worker threads (and processes), for a host driven by run_once or run_until_idle."""
         self._stop.set()
         self._pool.shutdown(wait=True)
+        if self._workers is not None:
+            self._workers.close()

@@ -1,0 +1,41 @@
+"""devhost with worker processes (FUNCTIONS_WORKER_PROCESS_COUNT): the host keeps its listeners, the workers
+run the functions, and the chain settles exactly as in one process."""
+
+import os
+import signal
+
+import pytest
+
+from devhost.sample.data import sample_file
+from tests.integration.conftest import SAMPLE_APP, make_host
+from tests.integration.test_pipeline import MAX_ATTEMPTS, assert_run_settled
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_chain_settles_every_item_once_with_its_functions_in_two_worker_processes(sample_env):
+    host = make_host(sample_env, worker_processes=2, worker_threads=4, app=SAMPLE_APP)
+    try:
+        assert len(set(host.worker_pids)) == 2
+        sample = sample_file(rows=40, seed=91, max_attempts=MAX_ATTEMPTS)
+        sample_env.configure_faults(sample)
+        sample_env.drop("workers.csv", sample.text)
+        host.run_until_idle(timeout=180)
+        assert_run_settled(sample_env, "workers.csv", sample)
+        assert host.stats.invocations["sample_intake"] == 1 and "sample_intake" not in host.stats.failures
+    finally:
+        host.close()
+    assert host.worker_reports == [], "no initializer, nothing reported"
+
+
+def test_a_worker_that_dies_fails_what_it_held_and_the_message_comes_back(sample_env):
+    host = make_host(sample_env, worker_processes=2, worker_threads=2, app=SAMPLE_APP)
+    try:
+        os.kill(host.worker_pids[0], signal.SIGKILL)  # gone before the file is dropped: the other one works
+        sample = sample_file(rows=12, seed=92, max_attempts=MAX_ATTEMPTS)
+        sample_env.configure_faults(sample)
+        sample_env.drop("worker-died.csv", sample.text)
+        host.run_until_idle(timeout=180)
+        assert_run_settled(sample_env, "worker-died.csv", sample)
+    finally:
+        host.close()
