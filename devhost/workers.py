@@ -58,6 +58,8 @@ class _Worker:
     connection: Connection
     lock: threading.Lock = field(default_factory=threading.Lock)
     pending: dict[int, Future[bool]] = field(default_factory=dict)
+    gone: bool = False  # its pipe closed: it answers nothing more
+    collector: threading.Thread | None = None
 
 
 class WorkerPool:
@@ -93,8 +95,9 @@ class WorkerPool:
             process.start()
             there.close()
             worker = _Worker(process, here)
+            worker.collector = threading.Thread(target=self._collect, args=(worker,), daemon=True)
+            worker.collector.start()
             self._workers.append(worker)
-            threading.Thread(target=self._collect, args=(worker,), daemon=True, name=f"worker-{number}").start()
 
     @property
     def pids(self) -> list[int]:
@@ -103,7 +106,7 @@ class WorkerPool:
 
     def invoke(self, invocation: Invocation) -> bool:
         """Runs one invocation on the least busy worker and waits; True if the function succeeded."""
-        alive = [worker for worker in self._workers if worker.process.is_alive()]
+        alive = [worker for worker in self._workers if not worker.gone and worker.process.is_alive()]
         if not alive:
             _log.error("every worker process has died; %s fails", invocation.function)
             return False
@@ -111,6 +114,8 @@ class WorkerPool:
         future: Future[bool] = Future()
         request = next(self._ids)
         with worker.lock:
+            if worker.gone:  # died since the look above: its answers are over
+                return False
             worker.pending[request] = future
             try:
                 worker.connection.send((request, invocation))
@@ -134,6 +139,7 @@ class WorkerPool:
             if future is not None:
                 future.set_result(bool(answer))
         with worker.lock:
+            worker.gone = True
             failed, worker.pending = worker.pending, {}
         for future in failed.values():
             future.set_result(False)
@@ -148,6 +154,8 @@ class WorkerPool:
             if worker.process.is_alive():
                 worker.process.terminate()
                 worker.process.join(5)
+            if worker.collector is not None:  # it has read the worker's last words (its report) once it ends
+                worker.collector.join(5)
 
 
 def serve(connection: Connection, config: "WorkerConfig") -> None:
@@ -166,7 +174,11 @@ def serve(connection: Connection, config: "WorkerConfig") -> None:
     sending = threading.Lock()
 
     def run(request: int, invocation: Invocation) -> None:
-        ok = host.run_invocation(invocation)
+        try:
+            ok = host.run_invocation(invocation)
+        except Exception:  # e.g. a function this app does not have: a failure, never a host left waiting
+            logging.getLogger("devhost").exception("invocation of %s failed in the worker", invocation.function)
+            ok = False
         with sending, suppress(OSError):
             connection.send((request, ok))
 

@@ -3,6 +3,7 @@ run the functions, and the chain settles exactly as in one process."""
 
 import os
 import signal
+from collections.abc import Callable
 
 import pytest
 
@@ -13,10 +14,17 @@ from tests.integration.test_pipeline import MAX_ATTEMPTS, assert_run_settled
 pytestmark = pytest.mark.integration
 
 
+def report_pid() -> Callable[[], int]:
+    """A worker initializer: reports the worker's process id as it stops."""
+    return os.getpid
+
+
 def test_the_chain_settles_every_item_once_with_its_functions_in_two_worker_processes(sample_env):
-    host = make_host(sample_env, worker_processes=2, worker_threads=4, app=SAMPLE_APP)
+    initializer = f"{__name__}:report_pid"
+    host = make_host(sample_env, worker_processes=2, worker_threads=4, app=SAMPLE_APP, worker_initializer=initializer)
+    pids = set(host.worker_pids)
     try:
-        assert len(set(host.worker_pids)) == 2
+        assert len(pids) == 2
         sample = sample_file(rows=40, seed=91, max_attempts=MAX_ATTEMPTS)
         sample_env.configure_faults(sample)
         sample_env.drop("workers.csv", sample.text)
@@ -25,7 +33,7 @@ def test_the_chain_settles_every_item_once_with_its_functions_in_two_worker_proc
         assert host.stats.invocations["sample_intake"] == 1 and "sample_intake" not in host.stats.failures
     finally:
         host.close()
-    assert host.worker_reports == [], "no initializer, nothing reported"
+    assert sorted(host.worker_reports) == sorted(pids), "each worker reported as it stopped"
 
 
 def test_a_worker_that_dies_fails_what_it_held_and_the_message_comes_back(sample_env):
