@@ -3,9 +3,10 @@
 Figures from one run, on the same machine and the same Azurite:
   1. the automation on Azurite via devhost: the file dropped in claims-inbox, intake (two streamed passes),
      validate (CVR, chart of accounts, payout index), decide (Opus Debitor), post (posting files), Kvantum's
-     posting intake answering, the responses, the run closer and the batch report; claims per second, storage
-     requests per claim (this process, across blob, queue and table) and the host's peak RSS (the simulators
-     and Kvantum's posting intake run in a process of their own);
+     posting intake answering, the responses, the run closer and the batch report, with the functions in two
+     worker processes (`WORKERS`); claims per second, storage requests per claim (the host and its workers,
+     across blob, queue and table) and peak RSS (the host's plus each worker's; the simulators and Kvantum's
+     posting intake run in a process of their own);
   2. reading and checking the same file in-process with no storage (reader + the pure claim checks);
   3. Azurite's own rate for 100-entity batch transactions in the same run.
 `--compare` runs the benchmark at 10,000 claims and at N in fresh processes and compares their peak RSS.
@@ -223,14 +224,16 @@ def run(items: int) -> dict[str, float]:
             phases = _phases(runs[0].run_id, time.time() - (time.perf_counter() - started))
             cpu = {name: cpu_seconds(pids) - cpu_before[name] for name, pids in processes.items()}
             sampling.set()
-            workers_peak = sum(peak_kib(pid) for pid in host.worker_pids) / 1024
+            workers_peaks = [peak_kib(pid) / 1024 for pid in host.worker_pids]
             host.close()
             counter.uninstall()
             for counts in host.worker_reports:  # the requests the functions made in the worker processes
                 counter.counts.update(counts)
             # The host's own peak (before the in-process baseline and the batch probe run in this process) and each
             # worker's: their sum is at least the peak of the whole.
-            host_peak = peak_rss_mib() + workers_peak
+            own_peak = peak_rss_mib()
+            host_peak = own_peak + sum(workers_peaks)
+            assert len(host.worker_reports) == WORKERS, "a worker's request counts are missing"
             assert closed.counts[ledger.ItemStatus.DONE] == rows, closed.counts
             assert closed.expected_amount == total
             baseline = in_process(path)
@@ -256,8 +259,9 @@ def run(items: int) -> dict[str, float]:
         busy = ", ".join(f"{name} {seconds:.0f} s ({seconds / elapsed:.0%})" for name, seconds in cpu.items())
         print(f"  CPU time (share of one core): {busy}")
         print(
-            f"  host peak RSS          : {figures['peak_rss_mib']:10.1f} MiB (host and its {WORKERS} worker processes, "
-            "each at its own peak; simulators in their own process)"
+            f"  host peak RSS          : {figures['peak_rss_mib']:10.1f} MiB: host {own_peak:.1f} + workers "
+            + " + ".join(f"{peak:.1f}" for peak in workers_peaks)
+            + " (each at its own peak; simulators in their own process)"
         )
         every = samples[:: max(1, len(samples) // 12)]
         timeline = " ".join(f"{t:.0f}s:{rss:.0f}" for t, rss, _ in every)
