@@ -82,7 +82,9 @@ _LINE_OPTIONS = (
 
 
 def json_lines(records: Iterator[dict[str, Any]] | Sequence[dict[str, Any]]) -> bytes:
-    """Items' data as JSON lines in UTF-8 (the format of chunk data blobs), one record per line."""
+    """Items' data as JSON lines in UTF-8 (the format of chunk data blobs), one record per line. Records hold
+    strings, numbers, Decimals and dates; an integer beyond 64 bits is refused (TypeError) and a float NaN is
+    written as null, where `json` wrote both."""
     return b"".join(orjson.dumps(record, default=str, option=_LINE_OPTIONS) for record in records)
 
 
