@@ -34,13 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import azure.functions as func
-import defusedxml.ElementTree as DefusedET
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.core.rest import HttpRequest
 from azure.data.tables import TableServiceClient
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
-from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient
+from azure.storage.blob import BlobClient, BlobServiceClient
 from azure.storage.queue import QueueMessage as StoredMessage
 from azure.storage.queue import QueueServiceClient
 
@@ -115,23 +113,6 @@ class HostOptions:
     #: 'module:callable' each worker calls at start; what the callable returns is called as the worker stops,
     #: and its result lands in `LocalHost.worker_reports` (a benchmark counts the workers' requests so).
     worker_initializer: str | None = None
-
-
-def _names_and_etags(container: ContainerClient, prefix: str) -> Iterator[tuple[str, str]]:
-    """A container's blobs as (name, ETag), page by page, read from the listing's XML directly: devhost scans
-    every blob-trigger container each poll, and the SDK's listing builds a full properties model per blob."""
-    params = {"restype": "container", "comp": "list", **({"prefix": prefix} if prefix else {})}
-    while True:
-        request = HttpRequest("GET", container.url, params=params, headers={"x-ms-version": container.api_version})
-        response = container._client._send_request(request)
-        response.raise_for_status()
-        listing = DefusedET.fromstring(response.content)
-        for blob in listing.iter("Blob"):
-            yield blob.findtext("Name") or "", blob.findtext("Properties/Etag") or ""
-        marker = listing.findtext("NextMarker")
-        if not marker:
-            return
-        params["marker"] = marker
 
 
 def _invocation(spec: FunctionSpec, argument: Any) -> Invocation:
@@ -353,9 +334,9 @@ class LocalHost:
             matches = re.compile(re.sub(r"\\\{[^}]*\\\}", ".+", re.escape(pattern))).fullmatch
             container = self._blobs.get_container_client(container_name)
             listed = {
-                digest(f"{name}\n{etag}", 64): name
-                for name, etag in _names_and_etags(container, pattern.split("{", 1)[0])
-                if matches(name)
+                digest(f"{blob.name}\n{blob.etag}", 64): blob.name
+                for blob in container.list_blobs(name_starts_with=pattern.split("{", 1)[0] or None)
+                if matches(blob.name)
             }
             open_keys = listed.keys() - self._settled_blob_events
             if not open_keys:

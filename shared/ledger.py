@@ -27,7 +27,7 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableTransactionError, UpdateMode
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 from pydantic import Field, field_validator
 
 from shared import storage, tables
@@ -174,7 +174,7 @@ def items_table_name(partition: str) -> str:
     return ITEM_TABLES[int(partition.rsplit(".", 1)[1]) % len(ITEM_TABLES)]
 
 
-def _items_table(partition: str) -> Any:
+def _items_table(partition: str) -> TableClient:
     return storage.table(items_table_name(partition))
 
 
